@@ -1,0 +1,176 @@
+/**
+ * Typed errors of the event store. Every error carries a stable `code` (match on it, never on
+ * the message) and the context that explains it. Codes double as GraphQL `extensions.code`
+ * values where an error reaches a client.
+ */
+
+/** Registry of event store error codes. */
+export const EventStoreErrorCode = {
+  WrongExpectedVersion: 'WRONG_EXPECTED_VERSION',
+  InvalidExpectedVersion: 'INVALID_EXPECTED_VERSION',
+  EmptyBatch: 'EMPTY_BATCH',
+  InvalidEventData: 'INVALID_EVENT_DATA',
+  EventTooLarge: 'EVENT_TOO_LARGE',
+  EventIdConflict: 'EVENT_ID_CONFLICT',
+  CheckpointConflict: 'CHECKPOINT_CONFLICT',
+  InvalidCursor: 'INVALID_CURSOR',
+  InvalidStreamId: 'INVALID_STREAM_ID',
+  CommandRetriesExhausted: 'COMMAND_RETRIES_EXHAUSTED',
+  SubscriptionClosed: 'SUBSCRIPTION_CLOSED',
+  TransactionConflict: 'TRANSACTION_CONFLICT',
+  AppendOutsideTransactionStart: 'APPEND_NOT_FIRST_WRITE',
+} as const;
+export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
+
+/** Base class of every error the event store throws on purpose. */
+export class EventStoreError extends Error {
+  readonly code: EventStoreErrorCode;
+  constructor(code: EventStoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * The stream's current version did not match the append's expected version. `actual` is the
+ * stream's version when the append was decided: `-1` when the stream does not exist, else the
+ * position of its last event (0-based).
+ */
+export class WrongExpectedVersionError extends EventStoreError {
+  constructor(
+    readonly streamId: string,
+    readonly expected: string,
+    readonly actual: number,
+  ) {
+    super(
+      EventStoreErrorCode.WrongExpectedVersion,
+      `Wrong expected version for stream "${streamId}": expected ${expected}, actual ${actual === -1 ? 'no_stream (-1)' : actual}`,
+    );
+  }
+}
+
+/** The `expectedVersion` option is none of `any`, `no_stream`, `stream_exists` or an integer ≥ -1. */
+export class InvalidExpectedVersionError extends EventStoreError {
+  constructor(readonly received: unknown) {
+    super(
+      EventStoreErrorCode.InvalidExpectedVersion,
+      `Invalid expected version ${describe(received)}: expected "any", "no_stream", "stream_exists" or an integer >= -1`,
+    );
+  }
+}
+
+/** An append was asked to store zero events. */
+export class EmptyBatchError extends EventStoreError {
+  constructor(readonly streamId: string) {
+    super(EventStoreErrorCode.EmptyBatch, `Append to stream "${streamId}" has no events: a batch needs at least one event`);
+  }
+}
+
+/** A stream id that is empty, too long or not a string. */
+export class InvalidStreamIdError extends EventStoreError {
+  constructor(readonly received: unknown, reason: string) {
+    super(EventStoreErrorCode.InvalidStreamId, `Invalid stream id ${describe(received)}: ${reason}`);
+  }
+}
+
+/**
+ * An event's `data` or `metadata` is not storable JSON (undefined, a function, a BigInt, a
+ * non-finite number, a cycle, a class instance, a string holding U+0000 which PostgreSQL's
+ * jsonb rejects), or its `type`/`eventId`/`schemaVersion` is malformed. `path` points at the
+ * offending value, e.g. `events[2].data.items[0]`.
+ */
+export class InvalidEventDataError extends EventStoreError {
+  constructor(readonly path: string, reason: string) {
+    super(EventStoreErrorCode.InvalidEventData, `Invalid event at ${path}: ${reason}`);
+  }
+}
+
+/** An event's serialised `data` exceeds the store's `maxEventBytes` (UTF-8 bytes of its JSON). */
+export class EventTooLargeError extends EventStoreError {
+  constructor(
+    readonly index: number,
+    readonly type: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(
+      EventStoreErrorCode.EventTooLarge,
+      `Event #${index} (${type}) is ${sizeBytes} bytes of JSON data; the limit is ${limitBytes} bytes. Split large inputs across several events`,
+    );
+  }
+}
+
+/** An `eventId` already stored with a different stream, type or payload. */
+export class EventIdConflictError extends EventStoreError {
+  constructor(readonly eventId: string, reason: string) {
+    super(EventStoreErrorCode.EventIdConflict, `Event id ${eventId} is already used by a different event: ${reason}`);
+  }
+}
+
+/**
+ * A checkpoint write found a different previous value than the one the writer read: another
+ * consumer (after a takeover) moved it. The writer must stop; its transaction was rolled back.
+ */
+export class CheckpointConflictError extends EventStoreError {
+  constructor(readonly subscriptionName: string) {
+    super(
+      EventStoreErrorCode.CheckpointConflict,
+      `Checkpoint of subscription "${subscriptionName}" was moved by another consumer; this consumer stops`,
+    );
+  }
+}
+
+/** A cursor string that this store did not produce. */
+export class InvalidCursorError extends EventStoreError {
+  constructor(readonly received: string) {
+    super(EventStoreErrorCode.InvalidCursor, `Invalid cursor ${JSON.stringify(received).slice(0, 80)}: pass back a cursor the server returned`);
+  }
+}
+
+/** A command handler met a concurrent writer on every one of its attempts. */
+export class CommandRetriesExhaustedError extends EventStoreError {
+  constructor(readonly streamId: string, readonly attempts: number, cause: unknown) {
+    super(
+      EventStoreErrorCode.CommandRetriesExhausted,
+      `Command on stream "${streamId}" lost to concurrent writers ${attempts} times in a row`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A transaction that appends to several streams met a younger transaction that had appended
+ * to one of them first; committing would break per-stream log order. Retry the transaction.
+ */
+export class TransactionConflictError extends EventStoreError {
+  constructor(readonly streamId: string) {
+    super(
+      EventStoreErrorCode.TransactionConflict,
+      `Stream "${streamId}" was appended to by a later transaction; retry the whole transaction`,
+    );
+  }
+}
+
+/**
+ * `append_to_stream` was called in a transaction that had already written something without
+ * taking the appenders lock first: readers could skip its events. Use `store.transaction()`.
+ */
+export class AppendNotFirstWriteError extends EventStoreError {
+  constructor() {
+    super(
+      EventStoreErrorCode.AppendOutsideTransactionStart,
+      'An append must be the first write of its transaction; open transactions with store.transaction()',
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

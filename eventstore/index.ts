@@ -1,0 +1,21 @@
+/**
+ * flowgraph's event store: append-only streams in PostgreSQL with optimistic concurrency,
+ * gap-safe global reads, catch-up subscriptions with one active consumer per name, inline and
+ * async projections, upcasting and command handling. DESIGN.md, "Event store semantics".
+ *
+ * Usage:
+ * ```ts
+ * const pool = new pg.Pool({ connectionString });
+ * await migrateEventStore(pool);
+ * const store = createEventStore({ pool });
+ * await store.appendToStream('run-1', [{ type: 'RunStarted', data: {} }], { expectedVersion: 'no_stream' });
+ * ```
+ */
+export * from './errors.ts';
+export * from './types.ts';
+export { migrateEventStore, EVENTSTORE_SCHEMA } from './schema.ts';
+export { createEventStore, type EventStore, type EventStoreOptions, DEFAULT_MAX_EVENT_BYTES } from './store.ts';
+export { encodeCursor, decodeCursor, LOG_START } from './cursor.ts';
+export { type Subscription, type SubscriptionOptions, type SubscriptionHandlerContext } from './subscribe.ts';
+export { startProjection, rebuildProjection, type RebuildOptions } from './project.ts';
+export { handleCommand, type Decider, type HandleCommandOptions, type HandleCommandResult } from './command.ts';

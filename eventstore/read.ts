@@ -1,0 +1,180 @@
+/**
+ * Reading: one stream by stream position, or the whole log in `(transaction_id,
+ * global_position)` order, bounded so that no event of a still-open appender is ever skipped.
+ */
+import type { ClientBase, Pool } from 'pg';
+import { compareLogPositions, LOG_START } from './cursor.ts';
+import { checkStreamId } from './validate.ts';
+import { InvalidEventDataError } from './errors.ts';
+import { ADVISORY_LOCK } from './schema.ts';
+import type { LogPosition, ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent, Upcasters } from './types.ts';
+
+/** Largest bigint PostgreSQL stores: used as "after every event of that transaction". */
+export const MAX_GLOBAL_POSITION = '9223372036854775807';
+/** Default page size of `readAll`, in events. */
+export const DEFAULT_READ_ALL_COUNT = 1000;
+
+interface EventRow {
+  event_id: string;
+  stream_id: string;
+  stream_position: string;
+  global_position: string;
+  transaction_id: string;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: RecordedEvent['metadata'];
+  recorded_at: Date;
+}
+
+const COLUMNS = `event_id, stream_id, stream_position, global_position, transaction_id::text AS transaction_id,
+  type, schema_version, data, metadata, recorded_at`;
+
+/**
+ * Turns a stored row into a `RecordedEvent`, upcasting its payload to the current version.
+ * Upcasters are chained: `upcasters[type][v]` produces version v+1.
+ */
+export function toRecordedEvent(row: EventRow, upcasters: Upcasters | undefined): RecordedEvent {
+  const event: RecordedEvent = {
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    streamPosition: Number(row.stream_position),
+    globalPosition: row.global_position,
+    transactionId: row.transaction_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at,
+  };
+  const chain = upcasters?.[row.type];
+  if (chain) {
+    for (let upcast = chain[event.schemaVersion]; upcast; upcast = chain[event.schemaVersion]) {
+      event.data = upcast(event.data, event);
+      event.schemaVersion += 1;
+    }
+  }
+  return event;
+}
+
+/**
+ * Reads one stream, ordered by stream position whatever plan PostgreSQL picks.
+ * @returns the events, `[]` when the stream does not exist
+ * @throws InvalidStreamIdError, InvalidEventDataError (bad from/count)
+ */
+export async function readStream(
+  db: Pool | ClientBase,
+  upcasters: Upcasters | undefined,
+  streamId: string,
+  options: ReadStreamOptions = {},
+): Promise<RecordedEvent[]> {
+  checkStreamId(streamId);
+  const backwards = options.direction === 'backwards';
+  if (options.direction !== undefined && options.direction !== 'forwards' && !backwards) {
+    throw new InvalidEventDataError('options.direction', 'must be "forwards" or "backwards"');
+  }
+  const from = options.from;
+  if (from !== undefined && (!Number.isSafeInteger(from) || from < 0)) throw new InvalidEventDataError('options.from', 'must be an integer >= 0');
+  const count = options.count;
+  if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) throw new InvalidEventDataError('options.count', 'must be an integer >= 0');
+  if (count === 0) return [];
+  const params: unknown[] = [streamId];
+  let where = 'stream_id = $1';
+  if (from !== undefined) {
+    params.push(from);
+    where += backwards ? ` AND stream_position <= $2` : ` AND stream_position >= $2`;
+  }
+  let limit = '';
+  if (count !== undefined) {
+    params.push(count);
+    limit = ` LIMIT $${params.length}`;
+  }
+  const { rows } = await db.query<EventRow>(
+    `SELECT ${COLUMNS} FROM eventstore.events WHERE ${where} ORDER BY stream_position ${backwards ? 'DESC' : 'ASC'}${limit}`,
+    params,
+  );
+  return rows.map((row) => toRecordedEvent(row, upcasters));
+}
+
+/**
+ * The safe bound of a whole-log read, computed in the same statement (hence the same
+ * snapshot) as the read: the smallest of the snapshot's `xmax` and the xids of transactions
+ * that were in progress at the snapshot and either hold the appenders lock now or have
+ * finished since (their events are invisible to this snapshot). In-progress transactions that
+ * never took the lock — idle sessions, other databases on the instance — do not bound it.
+ * An appender takes the lock before it has an xid (see `eventstore.append_to_stream`), so an
+ * appender in progress at the snapshot always holds it when the lock table is read.
+ */
+const BOUND_CTE = `
+snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+locks AS MATERIALIZED (
+  SELECT locktype, pid, database, classid, objid, objsubid, transactionid, mode, granted
+    FROM pg_locks WHERE locktype IN ('advisory', 'transactionid') AND granted
+),
+appender_xids AS (
+  SELECT t.transactionid FROM locks a JOIN locks t ON t.pid = a.pid
+   WHERE a.locktype = 'advisory'
+     AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND a.classid = ${ADVISORY_LOCK.namespace} AND a.objid = ${ADVISORY_LOCK.appenders} AND a.objsubid = 2
+     AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'
+),
+bound AS (
+  SELECT LEAST(
+           pg_snapshot_xmax(s),
+           (SELECT min(x) FROM pg_snapshot_xip(s) AS x
+             WHERE x::xid IN (SELECT transactionid FROM appender_xids)
+                OR pg_xact_status(x) IS DISTINCT FROM 'in progress')
+         ) AS xid
+    FROM snap
+)`;
+
+/**
+ * Reads the whole log after `after`, in `(transaction_id, global_position)` order, never past
+ * a transaction that is still appending (DESIGN.md, "Global order without lost events").
+ * @throws InvalidEventDataError for a bad `count` or `types`
+ */
+export async function readAll(
+  db: Pool | ClientBase,
+  upcasters: Upcasters | undefined,
+  options: ReadAllOptions = {},
+): Promise<ReadAllResult> {
+  const after = options.after ?? LOG_START;
+  const count = options.count ?? DEFAULT_READ_ALL_COUNT;
+  if (!Number.isSafeInteger(count) || count < 1 || count > 100_000) throw new InvalidEventDataError('options.count', 'must be an integer from 1 to 100000');
+  const types = options.types;
+  if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) {
+    throw new InvalidEventDataError('options.types', 'must be an array of event type names');
+  }
+  const params: unknown[] = [after.transactionId, after.globalPosition, count];
+  let typeFilter = '';
+  if (types !== undefined) {
+    params.push(types);
+    typeFilter = ' AND e.type = ANY ($4::text[])';
+  }
+  const { rows } = await db.query<EventRow & { bound: string | null }>(
+    `WITH ${BOUND_CTE},
+     page AS (
+       SELECT e.event_id, e.stream_id, e.stream_position, e.global_position, e.transaction_id::text AS transaction_id,
+              e.type, e.schema_version, e.data, e.metadata, e.recorded_at
+         FROM eventstore.events e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < (SELECT xid FROM bound)${typeFilter}
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT $3
+     )
+     SELECT page.*, (SELECT xid::text FROM bound) AS bound FROM (SELECT 1) one LEFT JOIN page ON true`,
+    params,
+  );
+  const bound = rows[0]?.bound ?? null;
+  const events = rows.filter((row) => row.event_id !== null).map((row) => toRecordedEvent(row, upcasters));
+  const last = events.at(-1);
+  const full = events.length === count;
+  let position: LogPosition = last ? { transactionId: last.transactionId, globalPosition: last.globalPosition } : after;
+  if (!full && bound !== null && BigInt(bound) > 0n) {
+    // Every transaction below the bound has finished (or never appends): nothing can still
+    // appear there, so the reader may move to the end of the bound's predecessor.
+    const safe: LogPosition = { transactionId: (BigInt(bound) - 1n).toString(), globalPosition: MAX_GLOBAL_POSITION };
+    if (compareLogPositions(safe, position) > 0) position = safe;
+  }
+  return { events, position, caughtUp: !full };
+}

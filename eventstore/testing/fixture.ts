@@ -1,0 +1,56 @@
+/**
+ * Test fixture: a fresh database with the event store schema, a pool and a store; `close()`
+ * closes the store and drops the database.
+ */
+import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
+import { migrateEventStore } from '../schema.ts';
+import { createEventStore, type EventStore, type EventStoreOptions } from '../store.ts';
+
+export interface StoreFixture {
+  db: TestDatabase;
+  store: EventStore;
+  /** Another store on its own pool, as a second process would have. */
+  newStore(options?: Omit<EventStoreOptions, 'pool'>): EventStore;
+  close(): Promise<void>;
+}
+
+export async function createStoreFixture(label: string, options: Omit<EventStoreOptions, 'pool'> = {}): Promise<StoreFixture> {
+  const db = await createTestDatabase(label);
+  await migrateEventStore(db.pool);
+  const stores: EventStore[] = [];
+  const newStore = (o: Omit<EventStoreOptions, 'pool'> = {}) => {
+    const s = createEventStore({ ...o, pool: db.pool });
+    stores.push(s);
+    return s;
+  };
+  const store = newStore(options);
+  return {
+    db,
+    store,
+    newStore,
+    async close() {
+      await Promise.all(stores.map((s) => s.close()));
+      await db.drop();
+    },
+  };
+}
+
+/** Resolves after `ms` milliseconds. */
+export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` every 20 ms until it returns true, or fails after `timeoutMs` (default 20000). */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+/** A promise with its resolve function, to hold a transaction open until the test says so. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
