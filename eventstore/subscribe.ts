@@ -177,10 +177,18 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
 
   async function run(): Promise<void> {
     let delay = retryDelayMs;
+    let wasActive = false;
     while (!closing) {
       try {
         state = 'connecting';
         client = await connect();
+        if (wasActive) {
+          // A consumer that just lost its connection yields to the standbys first: they have
+          // been waiting, and takeover is their job.
+          state = 'standby';
+          await sleep(standbyRetryMs, false);
+          if (closing) return;
+        }
         for (;;) {
           const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked', [
             ADVISORY_LOCK.subscriptionsNamespace,
@@ -193,6 +201,7 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
           if (broken) throw new Error('connection lost while standing by');
         }
         state = 'active';
+        wasActive = true;
         delay = retryDelayMs;
         log.info({ subscription: name }, 'eventstore: subscription active');
         await consume(client);

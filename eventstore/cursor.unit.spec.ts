@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { compareLogPositions, decodeCursor, encodeCursor, InvalidCursorError, LOG_START } from './index.ts';
+
+describe('cursors', () => {
+  it('round-trip a log position as an opaque string', () => {
+    const position = { transactionId: '123456789012', globalPosition: '9223372036854775807' };
+    const cursor = encodeCursor(position);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(cursor).not.toContain('123456789012');
+    expect(decodeCursor(cursor)).toEqual(position);
+    expect(decodeCursor(encodeCursor(LOG_START))).toEqual(LOG_START);
+  });
+
+  it.each(['', 'abc', encodeCursor(LOG_START).slice(1), Buffer.from('fg1:1:x').toString('base64url'), Buffer.from('fg1:01:2').toString('base64url'), Buffer.from('fg1:1:2:3').toString('base64url'), Buffer.from('fg1:1:99999999999999999999').toString('base64url')])(
+    'rejects %j with InvalidCursorError',
+    (bad) => {
+      expect(() => decodeCursor(bad)).toThrow(InvalidCursorError);
+    },
+  );
+
+  it('orders positions by transaction id, then global position', () => {
+    expect(compareLogPositions({ transactionId: '9', globalPosition: '100' }, { transactionId: '10', globalPosition: '1' })).toBeLessThan(0);
+    expect(compareLogPositions({ transactionId: '10', globalPosition: '2' }, { transactionId: '10', globalPosition: '1' })).toBeGreaterThan(0);
+    expect(compareLogPositions(LOG_START, LOG_START)).toBe(0);
+  });
+});
