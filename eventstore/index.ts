@@ -19,4 +19,7 @@ export { createEventStore, type EventStore, type EventStoreOptions, DEFAULT_MAX_
 export { encodeCursor, decodeCursor, compareLogPositions, LOG_START } from './cursor.ts';
 export { type Subscription, type SubscriptionOptions, type SubscriptionHandlerContext } from './subscribe.ts';
 export { startProjection, rebuildProjection, type RebuildOptions } from './project.ts';
+export { startRelay, type RelayOptions } from './relay.ts';
+export { handleOnce, type InboxOutcome } from './inbox.ts';
+export * from './integration.ts';
 export { handleCommand, type Decider, type HandleCommandOptions, type HandleCommandResult } from './command.ts';

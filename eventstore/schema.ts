@@ -209,6 +209,20 @@ END
 $fn$;
 `,
   },
+  {
+    version: 2,
+    sql: `
+-- Integration events already handled by this service (DESIGN.md, "Integration events"): a
+-- consumer inserts (source, event_id) in the same transaction as its effects.
+CREATE TABLE eventstore.inbox (
+  source      text NOT NULL,
+  event_id    uuid NOT NULL,
+  type        text NOT NULL,
+  handled_at  timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT inbox_pkey PRIMARY KEY (source, event_id)
+);
+`,
+  },
 ];
 
 /**

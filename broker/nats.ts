@@ -1,0 +1,188 @@
+/**
+ * NATS JetStream transport (DESIGN.md, "Broker"): one JetStream stream per source service
+ * (`FLOWGRAPH_<SOURCE>`, subjects `<source>.>`), subject `<source>.<EventType>`, message id =
+ * `event_id` so the broker drops a republished event inside its duplicate window. Consumers are
+ * durable pull consumers with explicit acks; a message is acknowledged only after its handler
+ * (and so its inbox transaction) succeeded, and retried in order until it does.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import type {
+  IntegrationConsumer,
+  IntegrationConsumerOptions,
+  IntegrationEvent,
+  IntegrationTransport,
+} from '../eventstore/integration.ts';
+import { silentLogger, type Logger } from '../eventstore/logger.ts';
+
+/** Options of `createNatsTransport`. */
+export interface NatsTransportOptions {
+  /** e.g. `nats://127.0.0.1:4222` (comma-separated for a cluster). */
+  url: string;
+  /** Source services this process publishes for: their JetStream streams are created if missing. */
+  sources: readonly string[];
+  /** Broker-side de-duplication window, in ms. @default 120000 (2 min) */
+  duplicateWindowMs?: number;
+  /** How long the broker waits for an ack before redelivering, in ms. @default 30000 */
+  ackWaitMs?: number;
+  /**
+   * Isolates a deployment (or a test) on a shared NATS: stream names become
+   * `<NAMESPACE>_<SOURCE>` and subjects `<namespace>.<source>.<Type>`.
+   * @default none: streams `FLOWGRAPH_<SOURCE>`, subjects `<source>.<Type>` (DESIGN.md)
+   */
+  namespace?: string;
+  logger?: Logger;
+}
+
+/** Name of the JetStream stream carrying `source`'s events. */
+export function streamNameOf(source: string, namespace?: string): string {
+  return `${(namespace ?? 'FLOWGRAPH').toUpperCase()}_${source.toUpperCase()}`.replace(/[^A-Z0-9_]/g, '_');
+}
+
+/** Subject of an event type: `<source>.<Type>`, or `<namespace>.<source>.<Type>`. */
+export function subjectOf(source: string, type: string, namespace?: string): string {
+  return namespace ? `${namespace}.${source}.${type}` : `${source}.${type}`;
+}
+
+/**
+ * Connects to NATS and makes sure the streams of `sources` exist.
+ * @throws when NATS does not answer or JetStream is not enabled
+ */
+export async function createNatsTransport(options: NatsTransportOptions): Promise<IntegrationTransport> {
+  const logger = options.logger ?? silentLogger;
+  const namespace = options.namespace;
+  const nc: NatsConnection = await connect({
+    servers: options.url.split(','),
+    name: 'flowgraph',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+  const jsm: JetStreamManager = await jetstreamManager(nc);
+  const js: JetStreamClient = jetstream(nc);
+  const ensured = new Set<string>();
+  async function ensureStream(source: string): Promise<string> {
+    const name = streamNameOf(source, namespace);
+    if (ensured.has(name)) return name;
+    const config = {
+      name,
+      subjects: [subjectOf(source, '>', namespace)],
+      duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
+    };
+    try {
+      await jsm.streams.info(name);
+    } catch {
+      await jsm.streams.add(config).catch(async (error: unknown) => {
+        // Another process created it meanwhile.
+        await jsm.streams.info(name).catch(() => {
+          throw error;
+        });
+      });
+    }
+    ensured.add(name);
+    return name;
+  }
+  for (const source of options.sources) await ensureStream(source);
+
+  const running = new Set<{ stop(): Promise<void> }>();
+  let closed = false;
+
+  return {
+    kind: 'nats',
+    async publish(events) {
+      for (const event of events) {
+        await ensureStream(event.source);
+        // Resolves on the broker's ack; a duplicate (same msgID in the window) is acked too.
+        await js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 });
+      }
+    },
+    async consume(consumer: IntegrationConsumerOptions): Promise<IntegrationConsumer> {
+      const stream = await ensureStream(consumer.source);
+      const durable = consumer.consumer.replace(/[^A-Za-z0-9_-]/g, '_');
+      // One filter subject only: `filter_subjects` needs nats-server 2.10 (Debian 12 ships 2.9).
+      // With several types the consumer reads the source's subjects and skips the others.
+      const types = consumer.types && consumer.types.length > 0 ? new Set(consumer.types) : undefined;
+      const filter = types?.size === 1 ? subjectOf(consumer.source, [...types][0]!, namespace) : subjectOf(consumer.source, '>', namespace);
+      const config = {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: (options.ackWaitMs ?? 30_000) * 1_000_000,
+        max_ack_pending: 1000,
+        filter_subject: filter,
+      };
+      try {
+        await jsm.consumers.info(stream, durable);
+        await jsm.consumers.update(stream, durable, config);
+      } catch {
+        await jsm.consumers.add(stream, config);
+      }
+      let stopping = false;
+      let messages: ConsumerMessages | undefined;
+      const loop = (async () => {
+        while (!stopping) {
+          try {
+            const c = await js.consumers.get(stream, durable);
+            messages = await c.consume({ max_messages: 100 });
+            for await (const message of messages) {
+              const event = message.json<IntegrationEvent>();
+              if (types && !types.has(event.type)) {
+                message.ack();
+                continue;
+              }
+              let delay = 100;
+              // Retry in place so that later messages never overtake a failing one.
+              for (;;) {
+                try {
+                  await consumer.handler(event);
+                  break;
+                } catch (error) {
+                  if (stopping) return;
+                  logger.error({ err: error, consumer: durable, eventId: event.eventId }, 'nats: handler failed; retrying');
+                  message.working();
+                  await new Promise((r) => setTimeout(r, delay));
+                  delay = Math.min(delay * 2, 5000);
+                }
+              }
+              // If this ack is lost the broker redelivers; the inbox absorbs it.
+              await message.ackAck().catch(() => message.ack());
+              if (stopping) break;
+            }
+          } catch (error) {
+            if (stopping) return;
+            logger.warn({ err: error, consumer: durable }, 'nats: consumer interrupted; resuming');
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      })();
+      const handle = {
+        async stop() {
+          stopping = true;
+          await messages?.close().catch(() => {});
+          await loop;
+        },
+      };
+      running.add(handle);
+      return {
+        async close() {
+          running.delete(handle);
+          await handle.stop();
+        },
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...running].map((r) => r.stop()));
+      running.clear();
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Integration events: the part of a service's event log that other services may depend on
+ * (DESIGN.md, "Integration events"). A service declares which of its event types are public,
+ * with a versioned payload schema and a mapping from the stored event; the relay publishes
+ * them through an `IntegrationTransport` (NATS JetStream, or in-process when embedded).
+ */
+import type { z } from 'zod';
+import type { EventMetadata, LogPosition, RecordedEvent } from './types.ts';
+
+/** An integration event as it travels between services. JSON-serialisable. */
+export interface IntegrationEvent<TData = unknown> {
+  /** The stored event's id: the broker's de-duplication id and the consumer's inbox key. */
+  eventId: string;
+  /** Service that appended it: `workflows`, `content`, `knowledge`, `monitoring`. */
+  source: string;
+  /** Event type, e.g. `RunStarted`. The broker subject is `<source>.<type>`. */
+  type: string;
+  /** Version of the public payload schema. */
+  schemaVersion: number;
+  streamId: string;
+  streamPosition: number;
+  /** Public payload, validated against the declared schema before publishing. */
+  data: TData;
+  /** correlationId, causationId, actor, traceparent of the stored event. */
+  metadata: EventMetadata;
+  /** When the source stored it, ISO 8601. */
+  occurredAt: string;
+  /** Where it sits in the source's log. */
+  position: LogPosition;
+}
+
+/** Declaration of one public event type. */
+export interface PublicEventDefinition<TData = unknown> {
+  /** Public schema version (bump it on an incompatible change and keep the old one published). */
+  version: number;
+  /** zod schema of the public payload. */
+  schema: z.ZodType<TData>;
+  /** Maps the stored event to the public payload. @default the stored data */
+  toPublic?(event: RecordedEvent): unknown;
+}
+
+/** A service's public events by type. */
+export type PublicEvents = Record<string, PublicEventDefinition>;
+
+/** Turns a stored event into the integration event a relay publishes. @throws z.ZodError when the payload breaks its declared schema */
+export function toIntegrationEvent(source: string, definition: PublicEventDefinition, event: RecordedEvent): IntegrationEvent {
+  const data = definition.schema.parse(definition.toPublic ? definition.toPublic(event) : event.data);
+  return {
+    eventId: event.eventId,
+    source,
+    type: event.type,
+    schemaVersion: definition.version,
+    streamId: event.streamId,
+    streamPosition: event.streamPosition,
+    data,
+    metadata: event.metadata,
+    occurredAt: event.recordedAt.toISOString(),
+    position: { transactionId: event.transactionId, globalPosition: event.globalPosition },
+  };
+}
+
+/** What a consumer subscribes to. */
+export interface IntegrationConsumerOptions {
+  /** Durable consumer name, unique per consuming service and purpose, e.g. `knowledge-from-content`. */
+  consumer: string;
+  /** Source service whose events are consumed. */
+  source: string;
+  /** Event types of interest. @default all the source publishes */
+  types?: readonly string[];
+  /**
+   * Handles one event. Resolving acknowledges it (its effects must be committed by then, with
+   * the inbox row: see `handleOnce`); throwing makes the transport redeliver it later.
+   */
+  handler(event: IntegrationEvent): Promise<void>;
+}
+
+/** A running consumer. */
+export interface IntegrationConsumer {
+  close(): Promise<void>;
+}
+
+/**
+ * Carries integration events between services with at-least-once delivery.
+ * `publish` resolves only when the event is durable on the other side (the broker's ack, or
+ * for the in-process transport, every consumer's committed transaction).
+ */
+export interface IntegrationTransport {
+  readonly kind: 'nats' | 'in-process';
+  /** Publishes events in order; resolves after every one is acknowledged. */
+  publish(events: readonly IntegrationEvent[]): Promise<void>;
+  /** Starts a durable consumer. */
+  consume(options: IntegrationConsumerOptions): Promise<IntegrationConsumer>;
+  /** Stops every consumer and the connection. Idempotent. */
+  close(): Promise<void>;
+}
