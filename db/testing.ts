@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { assertNoSchemaDrift } from './drift.ts';
+import { migrateServiceDatabase } from './migrate.ts';
 import { withDatabase } from './url.ts';
 
 /** A database created for one test file. */
@@ -66,4 +68,35 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/** Options of {@link expectNoDrift}. */
+export interface ExpectNoDriftOptions {
+  /** @default `<repo>/prisma/<service>/schema.prisma` */
+  schemaPath?: string;
+  /** @default `<repo>/prisma/<service>/migrations` */
+  migrationsDir?: string;
+  /** Runs after the migrations, before the check (tests of the check itself change the database here). */
+  tamper?: (db: TestDatabase) => Promise<void>;
+}
+
+/**
+ * Proves a service's migrations produce exactly what its schema.prisma declares: creates a fresh
+ * database, applies the service's migrations and the event store schema (as `npm start` does),
+ * and diffs its `public` schema against schema.prisma with Prisma's schema engine
+ * (`db/drift.ts`). The database is dropped afterwards.
+ *
+ * Usage, in `prisma/<service>/drift.int.spec.ts`:
+ * `it('the migrated database matches schema.prisma', () => expectNoDrift('workflows'));`
+ * @throws SchemaDriftError listing the statements that would make the database match the schema.
+ */
+export async function expectNoDrift(service: string, options: ExpectNoDriftOptions = {}): Promise<void> {
+  const db = await createTestDatabase(`drift_${service}`);
+  try {
+    await migrateServiceDatabase(db.pool, { service, migrationsDir: options.migrationsDir });
+    await options.tamper?.(db);
+    await assertNoSchemaDrift(service, db.url, { schemaPath: options.schemaPath });
+  } finally {
+    await db.drop();
+  }
 }

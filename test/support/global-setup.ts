@@ -1,9 +1,49 @@
 /**
  * Vitest global setup: makes sure the tests have a PostgreSQL admin connection in
- * `FLOWGRAPH_ADMIN_DATABASE_URL`.
+ * `FLOWGRAPH_ADMIN_DATABASE_URL` (workers inherit it; `db/testing.ts` reads it).
+ *
+ * - Set (CI sets it to the machine's PostgreSQL): checked once; a clear error when it does not answer.
+ * - Unset: an embedded PostgreSQL is started on 127.0.0.1:54330 (`FLOWGRAPH_TEST_PG_PORT`)
+ *   with data in `${FLOWGRAPH_DATA_DIR:-.data}/postgres-test` (reused between runs), and
+ *   stopped at teardown.
  */
-export default async function setup(): Promise<void> {
-  if (!process.env.FLOWGRAPH_ADMIN_DATABASE_URL) {
-    process.env.FLOWGRAPH_ADMIN_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../../db/embedded.ts';
+import { redactUrl } from '../../db/url.ts';
+
+/** Port of the embedded test server. */
+export const TEST_PG_PORT = 54330;
+
+export default async function setup(): Promise<() => Promise<void>> {
+  const given = process.env.FLOWGRAPH_ADMIN_DATABASE_URL;
+  if (given) {
+    await checkAnswers(given);
+    return async () => {};
+  }
+  const dataRoot = path.resolve(process.env.FLOWGRAPH_DATA_DIR || '.data');
+  const server = await startEmbeddedPostgres({
+    port: Number(process.env.FLOWGRAPH_TEST_PG_PORT || TEST_PG_PORT),
+    dataDir: path.join(dataRoot, 'postgres-test'),
+    secretsFile: path.join(dataRoot, 'secrets-test.json'),
+  });
+  process.env.FLOWGRAPH_ADMIN_DATABASE_URL = server.adminUrl;
+  return async () => {
+    await server.stop();
+  };
+}
+
+async function checkAnswers(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ su: boolean }>(`SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user`);
+    if (!rows[0]?.su) throw new Error('the role is not a superuser (tests create databases and roles)');
+  } catch (err) {
+    throw new Error(`FLOWGRAPH_ADMIN_DATABASE_URL (${redactUrl(url)}) does not answer as a PostgreSQL superuser: ${(err as Error).message}. `
+      + 'Start that server, fix the variable, or unset it to use an embedded PostgreSQL.');
+  } finally {
+    await client.end().catch(() => {});
   }
 }
