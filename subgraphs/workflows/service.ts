@@ -1,0 +1,133 @@
+/**
+ * The workflows subgraph as a running service: event store (with the inline read-model
+ * projections), command handlers, Prisma read side, Apollo subgraph over HTTP and the
+ * DeadlineScanner. Migrations are NOT applied here: the caller runs `db/migrate.ts` first.
+ *
+ * ```ts
+ * const service = await startWorkflowsService({ pool, port: 4001, host: '127.0.0.1', logger });
+ * // service.url === 'http://127.0.0.1:4001/graphql'
+ * await service.close();
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ApolloServer } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { parse } from 'graphql';
+import pg from 'pg';
+import { createEventStore, silentLogger, type Logger } from '../../eventstore/index.ts';
+import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { createCommandHandlers } from './commandHandlers.ts';
+import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
+import { contextFromHeaders, type WorkflowsContext } from './graphql/context.ts';
+import { createFormatError } from './graphql/formatError.ts';
+import { listenApollo } from './graphql/httpServer.ts';
+import { createResolvers } from './graphql/resolvers.ts';
+import { runsProjection } from './projections/runsProjection.ts';
+import { workflowsProjection } from './projections/workflowsProjection.ts';
+import { createReadModel } from './readModel.ts';
+
+/** Path of the subgraph's SDL (also read by the supergraph composer). */
+export const WORKFLOWS_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
+
+export { DEFAULT_DEADLINE_SCAN_INTERVAL_MS };
+
+/** Options of `startWorkflowsService`: give `pool` (borrowed) or `databaseUrl` (owned). */
+export interface WorkflowsServiceOptions {
+  /** Pool on the migrated workflows database; not ended by `close()`. */
+  pool?: pg.Pool;
+  /** Connection string; the service creates a pool (max 10) and ends it on `close()`. Ignored when `pool` is given. */
+  databaseUrl?: string;
+  /** TCP port (0 = any free port). */
+  port: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** pino-compatible logger. @default silent */
+  logger?: Logger;
+  /** Pause between deadline scans, in ms (> 0). @default 1000 */
+  deadlineScanIntervalMs?: number;
+  /** Time source of every command. @default the system clock */
+  clock?: Clock;
+}
+
+/** A running workflows service. */
+export interface WorkflowsService {
+  /** GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
+  url: string;
+  /** Stops the scanner, the HTTP server, Prisma and the event store, then the pool if the service created it. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the workflows subgraph; resolves once it accepts requests.
+ * @throws Error when neither `pool` nor `databaseUrl` is given or `deadlineScanIntervalMs` ≤ 0; the listen error (e.g. EADDRINUSE)
+ */
+export async function startWorkflowsService(options: WorkflowsServiceOptions): Promise<WorkflowsService> {
+  if (!options.pool && !options.databaseUrl) throw new Error('startWorkflowsService needs `pool` or `databaseUrl`');
+  const intervalMs = options.deadlineScanIntervalMs ?? DEFAULT_DEADLINE_SCAN_INTERVAL_MS;
+  if (!(intervalMs > 0)) throw new Error(`deadlineScanIntervalMs must be > 0, got ${intervalMs}`);
+  const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? systemClock;
+  const ownsPool = !options.pool;
+  const pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+  if (ownsPool) pool.on('error', (error) => logger.error({ err: error }, 'workflows: idle database connection failed'));
+
+  const store = createEventStore({ pool, inlineProjections: [workflowsProjection, runsProjection], logger });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const commands = createCommandHandlers(store, clock);
+  const readModel = createReadModel(prisma);
+
+  const schema = buildSubgraphSchema({
+    typeDefs: parse(readFileSync(WORKFLOWS_SCHEMA_PATH, 'utf8')),
+    resolvers: createResolvers({ commands, readModel, store }),
+  });
+  const apollo = new ApolloServer<WorkflowsContext>({
+    schema,
+    formatError: createFormatError(logger),
+    includeStacktraceInErrorResponses: false,
+    logger: apolloLogger(logger),
+  });
+
+  let http: Awaited<ReturnType<typeof listenApollo>> | undefined;
+  let scanner: ReturnType<typeof startDeadlineScanner> | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await scanner?.close();
+      await http?.close();
+      await prisma.$disconnect().catch((error: unknown) => logger.warn({ err: error }, 'workflows: prisma disconnect failed'));
+      await store.close();
+      if (ownsPool) await pool.end();
+    })());
+
+  try {
+    http = await listenApollo(apollo, {
+      port: options.port,
+      host: options.host ?? '127.0.0.1',
+      context: async ({ req }) => contextFromHeaders((name) => {
+        const value = req.headers[name];
+        return Array.isArray(value) ? value[0] : value;
+      }),
+      onError: (error) => logger.error({ err: error }, 'workflows: HTTP error'),
+    });
+    scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  logger.info({ url: http.url, deadlineScanIntervalMs: intervalMs }, 'workflows subgraph listening');
+  return { url: http.url, close };
+}
+
+/** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */
+function apolloLogger(logger: Logger) {
+  const text = (args: unknown[]) => args.map(String).join(' ');
+  return {
+    debug: (...args: unknown[]) => logger.debug({}, text(args)),
+    info: (...args: unknown[]) => logger.info({}, text(args)),
+    warn: (...args: unknown[]) => logger.warn({}, text(args)),
+    error: (...args: unknown[]) => logger.error({}, text(args)),
+  };
+}
