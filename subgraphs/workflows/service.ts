@@ -87,6 +87,8 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,
+    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
+    stopOnTerminationSignals: false,
     logger: apolloLogger(logger),
   });
 

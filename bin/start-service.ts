@@ -1,0 +1,85 @@
+/**
+ * `npm run start:service -- <name>`: one part of flowgraph alone, as docker-compose and
+ * production run it (DESIGN.md, "Processes").
+ *
+ * - `gateway`: the gateway on `SUPERGRAPH_PATH` (default `./supergraph.graphql`), subgraph URLs
+ *   from the file, each overridable with `<NAME>_URL` (e.g. `WORKFLOWS_URL`). Works with any
+ *   Federation 2 supergraph, including operators' own subgraphs.
+ * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL`;
+ *   applies the service's migrations, then serves its subgraph on `<PREFIX>_PORT`.
+ *
+ * SIGINT/SIGTERM stop it cleanly (exit 0); a second signal exits at once.
+ */
+import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
+import { parseGatewayConfig } from '../config/gatewayConfig.ts';
+import { createLogger } from '../config/logger.ts';
+import { parseServiceConfig } from '../config/serviceConfig.ts';
+import { SERVICES, serviceNamed } from '../config/services.ts';
+import { createServicePool } from '../config/database.ts';
+import { migrateServiceDatabase } from '../db/migrate.ts';
+import { startGateway } from '../gateway/server.ts';
+import { readSupergraph } from '../gateway/supergraph.ts';
+import { createLifecycle } from './lifecycle.ts';
+
+const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
+const name = process.argv[2];
+if (!name || process.argv.length > 3) {
+  console.error(usage);
+  process.exit(2);
+}
+
+if (name === 'gateway') await runGateway();
+else await runService(name);
+
+async function runGateway(): Promise<void> {
+  let config;
+  try {
+    config = parseGatewayConfig(process.env);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  const lifecycle = createLifecycle(logger);
+  await lifecycle.start(async () => {
+    const { supergraphSdl, subgraphs } = await readSupergraph(config.supergraphPath);
+    const gateway = await startGateway({
+      supergraphSdl,
+      subgraphUrlOverrides: subgraphUrlOverridesFromEnv(process.env, subgraphs.map((subgraph) => subgraph.name)),
+      port: config.port,
+      host: config.host,
+      production: config.production,
+      logger: logger.child({ component: 'gateway' }),
+    });
+    lifecycle.defer('gateway', () => gateway.close());
+    lifecycle.throwIfStopping();
+    console.log(`flowgraph gateway ready at ${gateway.url} (supergraph ${config.supergraphPath})`);
+  });
+}
+
+async function runService(serviceName: string): Promise<void> {
+  let definition;
+  let config;
+  try {
+    definition = serviceNamed(serviceName);
+    if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
+    config = parseServiceConfig(process.env, definition);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel).child({ service: definition.name });
+  const lifecycle = createLifecycle(logger);
+  await lifecycle.start(async () => {
+    const pool = createServicePool(config.database, logger);
+    lifecycle.defer('database pool', () => pool.end());
+    const { applied } = await migrateServiceDatabase(pool, { service: definition.name, logger });
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database up to date');
+    lifecycle.throwIfStopping();
+    const start = await definition.load!();
+    const service = await start({ pool, port: config.port, host: config.host, logger });
+    lifecycle.defer('service', () => service.close());
+    lifecycle.throwIfStopping();
+    console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * `npm start`: flowgraph in one process (DESIGN.md, "Processes"). Parses the configuration,
+ * prepares each service's database (embedded PostgreSQL unless URLs are configured, see
+ * `bin/databases.ts`), starts every runnable service of `config/services.ts` on its own port
+ * with its own pool, then the gateway on the checked-in supergraph with this process's actual
+ * subgraph URLs, and prints the gateway URL.
+ *
+ * Ctrl-C / SIGTERM stops everything in reverse order (gateway, services, pools, embedded
+ * PostgreSQL) and exits 0; a second signal exits at once.
+ */
+import { readSupergraph } from '../gateway/supergraph.ts';
+import { startGateway } from '../gateway/server.ts';
+import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
+import { createLogger } from '../config/logger.ts';
+import { parseStartConfig, type StartConfig } from '../config/startConfig.ts';
+import { prepareServiceDatabases } from './databases.ts';
+import { createLifecycle } from './lifecycle.ts';
+
+let config: StartConfig;
+try {
+  config = parseStartConfig(process.env);
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+
+const logger = createLogger(config.gateway.logLevel);
+const lifecycle = createLifecycle(logger);
+
+await lifecycle.start(async () => {
+  const { supergraphSdl, subgraphs } = await readSupergraph(config.gateway.supergraphPath);
+  const inSupergraph = new Set(subgraphs.map((subgraph) => subgraph.name));
+  for (const { definition } of config.services) {
+    if (!inSupergraph.has(definition.name)) {
+      throw new Error(`${config.gateway.supergraphPath} has no subgraph "${definition.name}": run \`npm run compose\``);
+    }
+  }
+
+  const pools = await prepareServiceDatabases({
+    services: config.services.map((service) => service.definition.name),
+    database: config.database,
+    logger,
+    lifecycle,
+  });
+
+  // Subgraphs this process does not host keep their supergraph URL unless <NAME>_URL is set.
+  const subgraphUrlOverrides = subgraphUrlOverridesFromEnv(process.env, [...inSupergraph]);
+  for (const { definition, port } of config.services) {
+    const start = await definition.load!();
+    const service = await start({
+      pool: pools[definition.name]!,
+      port,
+      host: config.gateway.host,
+      logger: logger.child({ service: definition.name }),
+    });
+    lifecycle.defer(`${definition.name} service`, () => service.close());
+    subgraphUrlOverrides[definition.name] = service.url;
+    logger.info({ service: definition.name, url: service.url }, 'service started');
+    lifecycle.throwIfStopping();
+  }
+
+  const gateway = await startGateway({
+    supergraphSdl,
+    subgraphUrlOverrides,
+    port: config.gateway.port,
+    host: config.gateway.host,
+    production: config.gateway.production,
+    logger: logger.child({ component: 'gateway' }),
+  });
+  lifecycle.defer('gateway', () => gateway.close());
+  lifecycle.throwIfStopping();
+
+  console.log(`flowgraph gateway ready at ${gateway.url} — open it in a browser for Apollo Sandbox`);
+});

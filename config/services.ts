@@ -1,0 +1,88 @@
+/**
+ * The catalogue of flowgraph's subgraph services: the ONE list that `npm start`,
+ * `npm run start:service -- <name>` and `npm run compose` read. Adding a service (issue 3:
+ * content, knowledge, monitoring) means giving its entry a `load` function; nothing else in
+ * `bin/` or `gateway/` changes.
+ *
+ * Names, default ports and the environment variable prefixes come from DESIGN.md ("The
+ * house", "Databases and isolation") and the README configuration table.
+ */
+import type { Logger } from 'pino';
+import type pg from 'pg';
+
+/** A subgraph service as a process hosts it. */
+export interface RunningService {
+  /** The subgraph's GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
+  url: string;
+  /** Stops serving (HTTP server, consumers, timers). Does not end the pool it was given. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What every service starter receives from the composition root. */
+export interface ServiceStartOptions {
+  /** The service's own database pool; the caller owns it and ends it after `close()`. */
+  pool: pg.Pool;
+  /** TCP port to listen on (0 = any free port). */
+  port: number;
+  /** Interface to bind, e.g. `127.0.0.1`. */
+  host: string;
+  /** The service's logger (a pino child logger with `service: <name>`). */
+  logger: Logger;
+}
+
+/** Starts one service; resolves once it accepts requests. */
+export type ServiceStarter = (options: ServiceStartOptions) => Promise<RunningService>;
+
+/** One entry of the catalogue. */
+export interface ServiceDefinition {
+  /** Folder under `subgraphs/`, subgraph name in the supergraph, and database suffix (`flowgraph_<name>`). */
+  name: string;
+  /** Prefix of the service's environment variables: `<PREFIX>_PORT`, `<PREFIX>_URL`, `<PREFIX>_DATABASE_URL`... */
+  envPrefix: string;
+  /** Default port of the service's HTTP server (`<PREFIX>_PORT` overrides it). */
+  defaultPort: number;
+  /**
+   * Loads the service's starter (a dynamic import, so the gateway alone and the composer never
+   * load service code). Absent while the service is not built yet: such a service is skipped
+   * by `npm start` and refused by `start:service`.
+   */
+  load?: () => Promise<ServiceStarter>;
+}
+
+/** Every subgraph service, in start order (the gateway starts after all of them). */
+export const SERVICES: readonly ServiceDefinition[] = [
+  {
+    name: 'workflows',
+    envPrefix: 'WORKFLOWS',
+    defaultPort: 4001,
+    load: async () => {
+      const { startWorkflowsService } = await import('../subgraphs/workflows/service.ts');
+      return (options) => startWorkflowsService(options);
+    },
+  },
+  { name: 'content', envPrefix: 'CONTENT', defaultPort: 4002 },
+  { name: 'knowledge', envPrefix: 'KNOWLEDGE', defaultPort: 4003 },
+  { name: 'monitoring', envPrefix: 'MONITORING', defaultPort: 4004 },
+];
+
+/** The services that can run (their entry has a `load`). */
+export function runnableServices(): ServiceDefinition[] {
+  return SERVICES.filter((service) => service.load !== undefined);
+}
+
+/**
+ * The catalogue entry named `name`.
+ * @throws Error naming the known services when there is none.
+ */
+export function serviceNamed(name: string): ServiceDefinition {
+  const service = SERVICES.find((candidate) => candidate.name === name);
+  if (!service) {
+    throw new Error(`Unknown service "${name}": expected one of ${SERVICES.map((s) => s.name).join(', ')}`);
+  }
+  return service;
+}
+
+/** The URL a subgraph has in the checked-in supergraph: `http://127.0.0.1:<defaultPort>/graphql`. */
+export function defaultSubgraphUrl(service: ServiceDefinition): string {
+  return `http://127.0.0.1:${service.defaultPort}/graphql`;
+}

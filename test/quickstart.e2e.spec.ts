@@ -1,0 +1,82 @@
+/**
+ * The README quick start: `npm start` with no database configured starts an embedded
+ * PostgreSQL, provisions the workflows database and role, migrates it, and serves the gateway;
+ * a second start reuses the same data (nothing re-provisioned, nothing lost).
+ */
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGatewayClient } from './support/client.ts';
+import { freePort, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+
+describe('npm start with nothing configured (embedded PostgreSQL)', () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+  let gatewayBase: string;
+  const processes: FlowgraphProcess[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-quickstart-'));
+    // The embedded server runs as the `postgres` OS user when the tests run as root.
+    await chmod(dataDir, 0o755);
+    const gatewayPort = await freePort();
+    gatewayBase = `http://127.0.0.1:${gatewayPort}`;
+    env = {
+      NODE_ENV: 'development',
+      FLOWGRAPH_DATA_DIR: dataDir,
+      FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()),
+      GATEWAY_PORT: String(gatewayPort),
+      WORKFLOWS_PORT: String(await freePort()),
+    };
+  });
+
+  afterAll(async () => {
+    for (const proc of processes) await proc.kill();
+    // A killed start leaves its embedded server running (it has its own process group).
+    const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('provisions, migrates and serves on the first start; stops with exit code 0', async () => {
+    const first = spawnFlowgraph('start.ts', [], env);
+    processes.push(first);
+    await waitForHealth(gatewayBase, first, 120_000);
+    const output = first.output();
+    expect(output).toContain('embedded PostgreSQL is ready');
+    expect(output).toContain('"msg":"migrations applied"');
+    expect(output).toContain(`flowgraph gateway ready at ${gatewayBase}/graphql`);
+
+    const client = createGatewayClient(`${gatewayBase}/graphql`);
+    await client.mustQuery(
+      /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`,
+      { input: { id: 'kept-across-restarts', name: 'Kept', steps: [{ name: 'one', kind: 'EXTERNAL', timeoutMs: 60_000 }] } },
+    );
+    expect(await first.stop(), first.output()).toEqual({ code: 0, signal: null });
+    expect(first.output()).toContain('embedded PostgreSQL stopped');
+    // The embedded server stops last, after the pools that use it.
+    const log = first.output();
+    expect(log.indexOf('"resource":"workflows database pool","msg":"closed"')).toBeGreaterThan(log.indexOf('"resource":"gateway","msg":"closed"'));
+    expect(log.indexOf('"resource":"embedded PostgreSQL","msg":"closed"')).toBeGreaterThan(
+      log.indexOf('"resource":"workflows database pool","msg":"closed"'),
+    );
+  }, 180_000);
+
+  it('reuses the data directory on the next start: the workflow is still there', async () => {
+    const second = spawnFlowgraph('start.ts', [], env);
+    processes.push(second);
+    await waitForHealth(gatewayBase, second, 120_000);
+    expect(second.output()).toContain('"msg":"database up to date"');
+    const client = createGatewayClient(`${gatewayBase}/graphql`);
+    expect(await client.mustQuery('{ workflow(id: "kept-across-restarts") { name } }')).toEqual({ workflow: { name: 'Kept' } });
+    expect(await second.stop(), second.output()).toEqual({ code: 0, signal: null });
+  }, 180_000);
+});

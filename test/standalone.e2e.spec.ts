@@ -1,0 +1,77 @@
+/**
+ * Each part alone (DESIGN.md, "Processes"; how docker-compose runs them): the workflows subgraph
+ * via `start:service -- workflows` on its own database, and the gateway via
+ * `start:service -- gateway` on the checked-in supergraph with `WORKFLOWS_URL` pointing at it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
+import { createGatewayClient } from './support/client.ts';
+import { freePort, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
+
+describe('start:service', () => {
+  let database: TestDatabase;
+  let workflows: FlowgraphProcess;
+  let gateway: FlowgraphProcess;
+  let workflowsUrl: string;
+  let gatewayBase: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('e2e_standalone');
+    const workflowsPort = await freePort();
+    const gatewayPort = await freePort();
+    workflowsUrl = `http://127.0.0.1:${workflowsPort}/graphql`;
+    gatewayBase = `http://127.0.0.1:${gatewayPort}`;
+    workflows = spawnFlowgraph('start-service.ts', ['workflows'], {
+      NODE_ENV: 'development',
+      WORKFLOWS_DATABASE_URL: database.url,
+      WORKFLOWS_PORT: String(workflowsPort),
+    });
+    gateway = spawnFlowgraph('start-service.ts', ['gateway'], {
+      NODE_ENV: 'development',
+      GATEWAY_PORT: String(gatewayPort),
+      WORKFLOWS_URL: workflowsUrl,
+    });
+    await waitForOutput(workflows, `flowgraph workflows subgraph ready at ${workflowsUrl}`);
+    await waitForHealth(gatewayBase, gateway);
+  }, 120_000);
+
+  afterAll(async () => {
+    await gateway?.kill();
+    await workflows?.kill();
+    await database?.drop();
+  });
+
+  it('serves the workflows subgraph through a gateway that runs alone, using the WORKFLOWS_URL override', async () => {
+    const health = await (await fetch(`${gatewayBase}/health`)).json();
+    expect(health).toEqual({ status: 'ok', subgraphs: ['workflows'] });
+    const client = createGatewayClient(`${gatewayBase}/graphql`);
+    const defined = await client.mustQuery<{ defineWorkflow: { id: string; revision: number } }>(
+      /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id revision } }`,
+      { input: { id: 'standalone-wf', name: 'Alone', steps: [{ name: 'one', kind: 'EXTERNAL', timeoutMs: 60_000 }] } },
+    );
+    expect(defined.defineWorkflow).toEqual({ id: 'standalone-wf', revision: 1 });
+    const read = await client.mustQuery<{ workflows: Array<{ id: string; name: string }> }>('{ workflows { id name } }');
+    expect(read.workflows).toEqual([{ id: 'standalone-wf', name: 'Alone' }]);
+  });
+
+  it('gives SUBGRAPH_UNAVAILABLE once the subgraph is gone, and the gateway stays healthy', async () => {
+    expect(await workflows.stop()).toEqual({ code: 0, signal: null });
+    const result = await createGatewayClient(`${gatewayBase}/graphql`).query('{ workflows { id } }');
+    expect(result.errors?.[0]?.extensions).toEqual({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'workflows' });
+    expect((await fetch(`${gatewayBase}/health`)).status).toBe(200);
+  });
+
+  it('stops the gateway cleanly on SIGTERM', async () => {
+    expect(await gateway.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('refuses to run a service without its database URL, or an unknown service, with exit code 2', async () => {
+    const noDb = spawnFlowgraph('start-service.ts', ['workflows'], {});
+    expect(await noDb.exited).toEqual({ code: 2, signal: null });
+    expect(noDb.output()).toContain('WORKFLOWS_DATABASE_URL: required to run workflows alone');
+
+    const unknown = spawnFlowgraph('start-service.ts', ['billing'], {});
+    expect(await unknown.exited).toEqual({ code: 2, signal: null });
+    expect(unknown.output()).toContain('Unknown service "billing"');
+  });
+});

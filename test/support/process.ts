@@ -1,0 +1,103 @@
+/**
+ * Real flowgraph processes for end-to-end tests: `bin/start.ts` or `bin/start-service.ts`
+ * spawned as child processes (through `node --import tsx`, so a signal the test sends reaches
+ * the process itself), free ports, and waiting for `/health`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** How a process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A spawned flowgraph process. */
+export interface FlowgraphProcess {
+  child: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when it exits. */
+  exited: Promise<Exit>;
+  /** Sends SIGTERM and resolves with the exit. */
+  stop(): Promise<Exit>;
+  /** SIGKILL if still running (for afterAll); resolves once gone. */
+  kill(): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now (picked by the OS). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Spawns `bin/<script>` with `args` in the repository root. `env` is the WHOLE environment of
+ * the child (nothing of the test's own environment leaks in except PATH and HOME).
+ */
+export function spawnFlowgraph(script: 'start.ts' | 'start-service.ts', args: string[], env: Record<string, string | undefined>): FlowgraphProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('bin', script), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    child,
+    output: () => output,
+    exited,
+    async stop() {
+      if (running()) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (running()) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Polls `GET <baseUrl>/health` every 200 ms until it answers 200.
+ * @throws Error with the process output when the process exits first or `timeoutMs` passes
+ */
+export async function waitForHealth(baseUrl: string, proc: FlowgraphProcess, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`process exited before ${baseUrl}/health answered:\n${proc.output()}`);
+    try {
+      if ((await fetch(`${baseUrl}/health`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${baseUrl}/health did not answer 200 within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/**
+ * Waits until the process prints `text`.
+ * @throws Error with the output when it exits first or `timeoutMs` passes
+ */
+export async function waitForOutput(proc: FlowgraphProcess, text: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!proc.output().includes(text)) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`process exited before printing "${text}":\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`process did not print "${text}" within ${timeoutMs} ms:\n${proc.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
