@@ -57,7 +57,9 @@ export const SERVICES: readonly ServiceDefinition[] = [
     defaultPort: 4001,
     load: async () => {
       const { startWorkflowsService } = await import('../subgraphs/workflows/service.ts');
-      return (options) => startWorkflowsService(options);
+      const { parseWorkflowsSettings } = await import('../subgraphs/workflows/config.ts');
+      const settings = parseWorkflowsSettings(process.env);
+      return (options) => startWorkflowsService({ ...options, ...settings });
     },
   },
   { name: 'content', envPrefix: 'CONTENT', defaultPort: 4002 },
