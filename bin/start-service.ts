@@ -5,7 +5,8 @@
  * - `gateway`: the gateway on `SUPERGRAPH_PATH` (default `./supergraph.graphql`), subgraph URLs
  *   from the file, each overridable with `<NAME>_URL` (e.g. `WORKFLOWS_URL`). Works with any
  *   Federation 2 supergraph, including operators' own subgraphs.
- * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL`;
+ * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL` and
+ *   `NATS_URL` (services in separate processes talk through NATS JetStream);
  *   applies the service's migrations, then serves its subgraph on `<PREFIX>_PORT`.
  *
  * SIGINT/SIGTERM stop it cleanly (exit 0); a second signal exits at once.
@@ -20,6 +21,8 @@ import { migrateServiceDatabase } from '../db/migrate.ts';
 import { startGateway } from '../gateway/server.ts';
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { createLifecycle } from './lifecycle.ts';
+import { createTransport, parseBrokerConfig } from '../config/broker.ts';
+import { ConfigError } from '../config/env.ts';
 
 const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
 const name = process.argv[2];
@@ -60,10 +63,15 @@ async function runGateway(): Promise<void> {
 async function runService(serviceName: string): Promise<void> {
   let definition;
   let config;
+  let broker;
   try {
     definition = serviceNamed(serviceName);
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
     config = parseServiceConfig(process.env, definition);
+    broker = parseBrokerConfig(process.env);
+    if (!broker.natsUrl) {
+      throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
+    }
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);
@@ -76,8 +84,10 @@ async function runService(serviceName: string): Promise<void> {
     const { applied } = await migrateServiceDatabase(pool, { service: definition.name, logger });
     logger.info({ applied }, applied.length ? 'migrations applied' : 'database up to date');
     lifecycle.throwIfStopping();
+    const { transport } = await createTransport(broker, [definition.name], logger.child({ component: 'broker' }));
+    lifecycle.defer('integration transport', () => transport.close());
     const start = await definition.load!();
-    const service = await start({ pool, port: config.port, host: config.host, logger });
+    const service = await start({ pool, port: config.port, host: config.host, logger, transport });
     lifecycle.defer('service', () => service.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);

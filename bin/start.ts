@@ -2,7 +2,8 @@
  * `npm start`: flowgraph in one process (DESIGN.md, "Processes"). Parses the configuration,
  * prepares each service's database (embedded PostgreSQL unless URLs are configured, see
  * `bin/databases.ts`), starts every runnable service of `config/services.ts` on its own port
- * with its own pool, then the gateway on the checked-in supergraph with this process's actual
+ * with its own pool, joined by the integration transport (NATS when `NATS_URL` is set, else
+ * in-process), then the gateway on the checked-in supergraph with this process's actual
  * subgraph URLs, and prints the gateway URL.
  *
  * Ctrl-C / SIGTERM stops everything in reverse order (gateway, services, pools, embedded
@@ -13,12 +14,15 @@ import { startGateway } from '../gateway/server.ts';
 import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { parseStartConfig, type StartConfig } from '../config/startConfig.ts';
+import { createTransport, parseBrokerConfig, type BrokerConfig } from '../config/broker.ts';
 import { prepareServiceDatabases } from './databases.ts';
 import { createLifecycle } from './lifecycle.ts';
 
 let config: StartConfig;
+let broker: BrokerConfig;
 try {
   config = parseStartConfig(process.env);
+  broker = parseBrokerConfig(process.env);
 } catch (error) {
   console.error((error as Error).message);
   process.exit(2);
@@ -43,6 +47,16 @@ await lifecycle.start(async () => {
     lifecycle,
   });
 
+  // Integration events: NATS when NATS_URL is set, else in-process (held until every
+  // service registered its consumers, so no relay publishes into the void).
+  const { transport, open } = await createTransport(
+    broker,
+    config.services.map((service) => service.definition.name),
+    logger.child({ component: 'broker' }),
+  );
+  lifecycle.defer('integration transport', () => transport.close());
+  logger.info({ transport: transport.kind }, 'integration transport ready');
+
   // Subgraphs this process does not host keep their supergraph URL unless <NAME>_URL is set.
   const subgraphUrlOverrides = subgraphUrlOverridesFromEnv(process.env, [...inSupergraph]);
   for (const { definition, port } of config.services) {
@@ -52,12 +66,15 @@ await lifecycle.start(async () => {
       port,
       host: config.gateway.host,
       logger: logger.child({ service: definition.name }),
+      transport,
     });
     lifecycle.defer(`${definition.name} service`, () => service.close());
     subgraphUrlOverrides[definition.name] = service.url;
     logger.info({ service: definition.name, url: service.url }, 'service started');
     lifecycle.throwIfStopping();
   }
+
+  open();
 
   const gateway = await startGateway({
     supergraphSdl,

@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
+import type { IntegrationTransport } from '../eventstore/integration.ts';
 
 /** A subgraph service as a process hosts it. */
 export interface RunningService {
@@ -28,6 +29,11 @@ export interface ServiceStartOptions {
   host: string;
   /** The service's logger (a pino child logger with `service: <name>`). */
   logger: Logger;
+  /**
+   * Carries integration events (DESIGN.md, "Broker"): the service starts its relay and its
+   * consumers on it. Owned by the caller, closed after the service.
+   */
+  transport: IntegrationTransport;
 }
 
 /** Starts one service; resolves once it accepts requests. */

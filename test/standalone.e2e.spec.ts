@@ -25,6 +25,8 @@ describe('start:service', () => {
       NODE_ENV: 'development',
       WORKFLOWS_DATABASE_URL: database.url,
       WORKFLOWS_PORT: String(workflowsPort),
+      NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      NATS_NAMESPACE: `e2e${database.name.slice(-8)}`,
     });
     gateway = spawnFlowgraph('start-service.ts', ['gateway'], {
       NODE_ENV: 'development',
@@ -65,10 +67,14 @@ describe('start:service', () => {
     expect(await gateway.stop()).toEqual({ code: 0, signal: null });
   });
 
-  it('refuses to run a service without its database URL, or an unknown service, with exit code 2', async () => {
+  it('refuses to run a service without its database URL or NATS, or an unknown service, with exit code 2', async () => {
     const noDb = spawnFlowgraph('start-service.ts', ['workflows'], {});
     expect(await noDb.exited).toEqual({ code: 2, signal: null });
     expect(noDb.output()).toContain('WORKFLOWS_DATABASE_URL: required to run workflows alone');
+
+    const noNats = spawnFlowgraph('start-service.ts', ['workflows'], { WORKFLOWS_DATABASE_URL: database.url });
+    expect(await noNats.exited).toEqual({ code: 2, signal: null });
+    expect(noNats.output()).toContain('NATS_URL: required to run workflows alone');
 
     const unknown = spawnFlowgraph('start-service.ts', ['billing'], {});
     expect(await unknown.exited).toEqual({ code: 2, signal: null });
