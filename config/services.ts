@@ -68,7 +68,17 @@ export const SERVICES: readonly ServiceDefinition[] = [
       return (options) => startWorkflowsService({ ...options, ...settings });
     },
   },
-  { name: 'content', envPrefix: 'CONTENT', defaultPort: 4002 },
+  {
+    name: 'content',
+    envPrefix: 'CONTENT',
+    defaultPort: 4002,
+    load: async () => {
+      const { startContentService } = await import('../subgraphs/content/service.ts');
+      const { parseContentSettings } = await import('./contentConfig.ts');
+      const settings = parseContentSettings(process.env);
+      return (options) => startContentService({ ...options, ...settings });
+    },
+  },
   { name: 'knowledge', envPrefix: 'KNOWLEDGE', defaultPort: 4003 },
   { name: 'monitoring', envPrefix: 'MONITORING', defaultPort: 4004 },
 ];

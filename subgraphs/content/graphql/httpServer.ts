@@ -1,0 +1,135 @@
+/**
+ * (Same as subgraphs/workflows/graphql/httpServer.ts, copied while both subgraphs are built in
+ * parallel; to be moved to one shared module.)
+ *
+ * Apollo Server 5 on Node's HTTP server (Apollo's `executeHTTPGraphQLRequest` integration API),
+ * without the standalone helper so that listen errors reject, bodies are bounded and the path
+ * is fixed:
+ * - `POST|GET <path>`: GraphQL (JSON bodies up to `maxBodyBytes`);
+ * - `GET /health`: 200 `{"status":"ok"}`;
+ * - anything else: 404.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext, type ContextFunction } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+
+/** Options of `listenApollo`. */
+export interface ListenApolloOptions<TContext extends BaseContext> {
+  /** TCP port (0 = any free port). */
+  port: number;
+  /** Interface to bind. */
+  host: string;
+  /** GraphQL endpoint path. @default '/graphql' */
+  path?: string;
+  /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB) */
+  maxBodyBytes?: number;
+  /** Builds the per-request context from the request's headers. */
+  context: ContextFunction<[{ req: http.IncomingMessage }], TContext>;
+  /** Called with unexpected HTTP-level errors. */
+  onError: (error: unknown) => void;
+}
+
+/** A listening server. */
+export interface ListeningApollo {
+  /** e.g. `http://127.0.0.1:4002/graphql` */
+  url: string;
+  /** Stops Apollo (which drains and closes the HTTP server, grace 10 s). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `server` (not started yet) and listens.
+ * @throws the listen error (e.g. EADDRINUSE), after stopping `server`
+ */
+export async function listenApollo<TContext extends BaseContext>(
+  server: ApolloServer<TContext>,
+  options: ListenApolloOptions<TContext>,
+): Promise<ListeningApollo> {
+  const path = options.path ?? '/graphql';
+  const maxBodyBytes = options.maxBodyBytes ?? 2 * 1024 * 1024;
+
+  const httpServer = http.createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      options.onError(error);
+      if (!res.headersSent) send(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      else res.end();
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok' });
+    if (url.pathname !== path) return send(res, 404, { errors: [{ message: `Not found: GraphQL is served at ${path}`, extensions: { code: 'NOT_FOUND' } }] });
+    const body = await readBody(req, maxBodyBytes);
+    if (body === 'too-large') return send(res, 413, { errors: [{ message: `Request body exceeds ${maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+    let parsed: unknown;
+    if (body.length > 0) {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        return send(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await server.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body: parsed },
+      context: () => options.context({ req }),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  server.addPlugin(ApolloServerPluginDrainHttpServer({ httpServer }));
+  await server.start();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen({ port: options.port, host: options.host }, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
+  }
+  httpServer.on('error', options.onError);
+  const address = httpServer.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}${path}`,
+    close: () => (closing ??= server.stop()),
+  };
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? 'too-large' : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * Resolvers of subgraphs/content/schema.graphql. `ingestDocument` goes through the command
+ * handlers (event store) and then reads the projected document (inline projection: the
+ * mutation returns its own write).
+ */
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { CommandHandlers } from '../commandHandlers.ts';
+import { NotFoundError } from '../errors.ts';
+import type { ChunkRow, DocumentRow, ReadModel } from '../readModel.ts';
+import type { ContentContext } from './context.ts';
+import { DateTimeScalar } from './scalars.ts';
+
+/** What the resolvers need. */
+export interface ResolverDeps {
+  commands: CommandHandlers;
+  readModel: ReadModel;
+}
+
+/** Builds the resolver map for `buildSubgraphSchema`. */
+// `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as ContentContext.
+export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLResolverMap<any> {
+  return {
+    DateTime: DateTimeScalar,
+    Query: {
+      document: (_: unknown, args: { id: string }) => readModel.document(args.id),
+      documents: (_: unknown, args: { first?: number | null; after?: string | null }) => readModel.documents(args.first, args.after),
+      searchChunks: (_: unknown, args: { query: string; first?: number | null; documentId?: string | null }) =>
+        readModel.searchChunks(args.query, args.first, args.documentId),
+    },
+    Mutation: {
+      async ingestDocument(_: unknown, args: { title: string; text?: string | null; corpusFile?: string | null }, ctx: ContentContext) {
+        const id = await commands.ingestDocument(args, ctx.meta);
+        const document = await readModel.document(id);
+        if (!document) throw new NotFoundError(`Document ${id} does not exist`, { documentId: id });
+        return document;
+      },
+    },
+    Document: {
+      __resolveReference: (ref: { id: string }) => readModel.document(ref.id),
+      source: (doc: DocumentRow) => doc.sourceKind,
+      failure: (doc: DocumentRow) => (doc.failureCode ? { code: doc.failureCode, reason: doc.failureReason ?? '' } : null),
+      async chunks(doc: DocumentRow, args: { first?: number | null; after?: string | null }) {
+        const page = await readModel.chunks(doc.id, args.first, args.after);
+        return { ...page, totalCount: () => readModel.chunkTotal(doc.id) };
+      },
+    },
+    Chunk: {
+      id: (chunk: ChunkRow) => `${chunk.documentId}:${chunk.chunkIndex}`,
+      index: (chunk: ChunkRow) => chunk.chunkIndex,
+      async document(chunk: ChunkRow) {
+        const document = await readModel.document(chunk.documentId);
+        if (!document) throw new NotFoundError(`Document ${chunk.documentId} does not exist`, { documentId: chunk.documentId });
+        return document;
+      },
+    },
+  };
+}
