@@ -97,11 +97,14 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   return {
     kind: 'nats',
     async publish(events) {
-      for (const event of events) {
-        await ensureStream(event.source);
-        // Resolves on the broker's ack; a duplicate (same msgID in the window) is acked too.
-        await js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 });
-      }
+      for (const source of new Set(events.map((e) => e.source))) await ensureStream(source);
+      // Pipelined: sent in order on one connection (so stored in order), acks awaited together.
+      // If some fail the relay republishes the whole batch; the broker drops the duplicates.
+      await Promise.all(
+        events.map((event) =>
+          js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 }),
+        ),
+      );
     },
     async consume(consumer: IntegrationConsumerOptions): Promise<IntegrationConsumer> {
       const stream = await ensureStream(consumer.source);

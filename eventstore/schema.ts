@@ -64,7 +64,7 @@ CREATE TABLE eventstore.events (
   CONSTRAINT events_stream_position_key UNIQUE (stream_id, stream_position)
 );
 CREATE INDEX events_log_order_idx ON eventstore.events (transaction_id, global_position);
-CREATE INDEX events_type_idx ON eventstore.events (type, transaction_id, global_position);
+CREATE INDEX events_type_idx ON eventstore.events (type, transaction_id, global_position); -- dropped by step 3
 
 -- Stored events are never updated or deleted in place (DESIGN.md, "Evolution").
 CREATE FUNCTION eventstore.forbid_event_changes() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -222,6 +222,13 @@ CREATE TABLE eventstore.inbox (
   CONSTRAINT inbox_pkey PRIMARY KEY (source, event_id)
 );
 `,
+  },
+  {
+    version: 3,
+    // One B-tree less per event (bench:append measured the batch gap to plain INSERTs mostly
+    // in index maintenance). Type-filtered reads walk the log-order index from their
+    // checkpoint instead, which in steady state only visits the few events after it.
+    sql: `DROP INDEX IF EXISTS eventstore.events_type_idx;`,
   },
 ];
 

@@ -1,0 +1,206 @@
+/**
+ * The three implementations the benchmark compares, behind one interface: flowgraph's event
+ * store, Emmett's PostgreSQL event store (the peer), and plain `INSERT`s of rows as wide as
+ * flowgraph's `eventstore.events` row (the physical reference).
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
+import type { Event } from '@event-driven-io/emmett';
+import { createEventStore, migrateEventStore, type NewEvent } from '../eventstore/index.ts';
+import type { TargetName } from './config.ts';
+
+/** The payload every implementation appends, per event (same type and data everywhere). */
+export const BENCH_EVENT = { type: 'ItemAdded', data: { sku: 'abc-123', qty: 2, note: 'x'.repeat(100) } } as const;
+
+/** An implementation opened on one database for one cell. Writer `w` owns stream `bench-<w>`. */
+export interface TargetSession {
+  /**
+   * Appends one batch of `batchSize` events to writer `w`'s stream with the exact expected
+   * version (its last version; "no stream" for its first append).
+   * @throws whatever the implementation throws (any error aborts the run)
+   */
+  append(writer: number): Promise<void>;
+  /**
+   * Checks what is stored: each writer's stream holds exactly `appends[w] * batchSize` events
+   * and its version says so.
+   * @returns `undefined` when correct, else a description of the first mismatch
+   */
+  verify(appends: readonly number[]): Promise<string | undefined>;
+  /** Closes the implementation and its pool. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of `openTarget`. */
+export interface OpenTargetOptions {
+  /** Connection string of the cell's fresh database. */
+  url: string;
+  writers: number;
+  /** Events per append (1 for the single-event workload). */
+  batchSize: number;
+  /** Pool size, the same for every implementation (writers + 2). */
+  poolMax: number;
+}
+
+/**
+ * Emmett's driver (dumbo) replaces pg's global type parsers (int8 → BigInt, json(b) → its own
+ * parser) the first time it makes a pool. flowgraph and the plain reference must run with
+ * pg's defaults, as in production, whatever ran before them: their pools carry a snapshot of
+ * the defaults taken when this module loads (before any Emmett store exists).
+ */
+const DEFAULT_PARSERS = new Map([20, 114, 3802, 1016].map((oid) => [oid, pg.types.getTypeParser(oid, 'text')]));
+const defaultTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    (format ?? 'text') === 'text' && DEFAULT_PARSERS.has(oid)
+      ? DEFAULT_PARSERS.get(oid)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+function newPool(url: string, max: number, withDefaultTypes: boolean): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, ...(withDefaultTypes ? { types: defaultTypes } : {}) });
+  pool.on('error', () => {});
+  return pool;
+}
+
+const streamOf = (writer: number) => `bench-${writer}`;
+
+/** Opens `name` on a fresh database; schema creation happens here, before any timing. */
+export async function openTarget(name: TargetName, options: OpenTargetOptions): Promise<TargetSession> {
+  switch (name) {
+    case 'flowgraph':
+      return openFlowgraph(options);
+    case 'emmett':
+      return openEmmett(options);
+    case 'plain':
+      return openPlain(options);
+  }
+}
+
+function onceClose(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => (closing ??= close());
+}
+
+async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOptions): Promise<TargetSession> {
+  const pool = newPool(url, poolMax, true);
+  await migrateEventStore(pool);
+  const store = createEventStore({ pool });
+  const events: NewEvent[] = Array.from({ length: batchSize }, () => ({ type: BENCH_EVENT.type, data: BENCH_EVENT.data }));
+  const versions: number[] = Array.from({ length: writers }, () => -1);
+  return {
+    async append(w) {
+      const last = versions[w]!;
+      const result = await store.appendToStream(streamOf(w), events, { expectedVersion: last === -1 ? 'no_stream' : last });
+      versions[w] = result.nextExpectedVersion;
+    },
+    async verify(appends) {
+      for (let w = 0; w < writers; w++) {
+        const expected = appends[w]! * batchSize;
+        const [last] = await store.readStream(streamOf(w), { direction: 'backwards', count: 1 });
+        const { rows } = await pool.query<{ n: string; version: string | null }>(
+          `SELECT (SELECT count(*) FROM eventstore.events WHERE stream_id = $1) AS n,
+                  (SELECT version FROM eventstore.streams WHERE stream_id = $1) AS version`,
+          [streamOf(w)],
+        );
+        const stored = Number(rows[0]?.n);
+        const version = rows[0]?.version === null ? -1 : Number(rows[0]?.version);
+        if (stored !== expected || version !== expected - 1 || (last?.streamPosition ?? -1) !== expected - 1 || versions[w] !== expected - 1) {
+          return `${streamOf(w)}: expected ${expected} events (version ${expected - 1}), found ${stored} rows, streams.version ${version}, last position ${last?.streamPosition}, client version ${versions[w]}`;
+        }
+      }
+      return undefined;
+    },
+    close: onceClose(async () => {
+      await store.close();
+      await pool.end();
+    }),
+  };
+}
+
+type ItemAdded = Event<'ItemAdded', { sku: string; qty: number; note: string }>;
+
+async function openEmmett({ url, writers, batchSize, poolMax }: OpenTargetOptions): Promise<TargetSession> {
+  // Our own pg.Pool so that the pool size is the same as the others'; Emmett borrows it.
+  const pool = newPool(url, poolMax, false);
+  const store = getPostgreSQLEventStore(url, { connectionOptions: { pool } });
+  await store.schema.migrate();
+  const events: ItemAdded[] = Array.from({ length: batchSize }, () => ({ type: 'ItemAdded', data: { ...BENCH_EVENT.data } }));
+  // Emmett counts versions from 1; 0n means "the stream does not exist yet".
+  const versions: bigint[] = Array.from({ length: writers }, () => 0n);
+  return {
+    async append(w) {
+      const result = await store.appendToStream<ItemAdded>(streamOf(w), events, { expectedStreamVersion: versions[w]! });
+      versions[w] = result.nextExpectedStreamVersion;
+    },
+    async verify(appends) {
+      for (let w = 0; w < writers; w++) {
+        const expected = appends[w]! * batchSize;
+        const { rows } = await pool.query<{ n: string; position: string | null }>(
+          `SELECT (SELECT count(*) FROM emt_messages WHERE stream_id = $1)::text AS n,
+                  (SELECT stream_position FROM emt_streams WHERE stream_id = $1)::text AS position`,
+          [streamOf(w)],
+        );
+        const stored = Number(rows[0]?.n);
+        const position = Number(rows[0]?.position ?? 0);
+        if (stored !== expected || position !== expected || versions[w] !== BigInt(expected)) {
+          return `${streamOf(w)}: expected ${expected} events, found ${stored} rows, emt_streams.stream_position ${position}, client version ${versions[w]}`;
+        }
+      }
+      return undefined;
+    },
+    close: onceClose(async () => {
+      await store.close();
+      await pool.end();
+    }),
+  };
+}
+
+/** Same columns and types as `eventstore.events` (xid8 aside), identity PK, no other index. */
+const PLAIN_TABLE = `CREATE TABLE plain_events (
+  id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  event_id         uuid NOT NULL,
+  stream_id        text NOT NULL,
+  stream_position  bigint NOT NULL,
+  type             text NOT NULL,
+  schema_version   integer NOT NULL,
+  data             jsonb NOT NULL,
+  metadata         jsonb NOT NULL,
+  recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+)`;
+const PLAIN_COLUMNS = 7;
+
+async function openPlain({ url, writers, batchSize, poolMax }: OpenTargetOptions): Promise<TargetSession> {
+  const pool = newPool(url, poolMax, true);
+  await pool.query(PLAIN_TABLE);
+  const tuples = Array.from({ length: batchSize }, (_, r) => {
+    const p = Array.from({ length: PLAIN_COLUMNS }, (_, c) => `$${r * PLAIN_COLUMNS + c + 1}`);
+    return `(${p.join(', ')})`;
+  });
+  const sql = `INSERT INTO plain_events (event_id, stream_id, stream_position, type, schema_version, data, metadata) VALUES ${tuples.join(', ')}`;
+  const next: number[] = Array.from({ length: writers }, () => 0);
+  return {
+    async append(w) {
+      const params: unknown[] = [];
+      const first = next[w]!;
+      for (let i = 0; i < batchSize; i++) {
+        params.push(randomUUID(), streamOf(w), first + i, BENCH_EVENT.type, 1, JSON.stringify(BENCH_EVENT.data), '{}');
+      }
+      await pool.query(sql, params);
+      next[w] = first + batchSize;
+    },
+    async verify(appends) {
+      const { rows } = await pool.query<{ stream_id: string; n: string; last: string }>(
+        'SELECT stream_id, count(*) AS n, max(stream_position) AS last FROM plain_events GROUP BY stream_id',
+      );
+      for (let w = 0; w < writers; w++) {
+        const expected = appends[w]! * batchSize;
+        const row = rows.find((r) => r.stream_id === streamOf(w));
+        if (Number(row?.n ?? 0) !== expected || Number(row?.last ?? -1) !== expected - 1) {
+          return `${streamOf(w)}: expected ${expected} rows, found ${row?.n ?? 0} (last position ${row?.last})`;
+        }
+      }
+      return undefined;
+    },
+    close: onceClose(() => pool.end()),
+  };
+}
