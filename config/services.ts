@@ -79,7 +79,15 @@ export const SERVICES: readonly ServiceDefinition[] = [
       return (options) => startContentService({ ...options, ...settings });
     },
   },
-  { name: 'knowledge', envPrefix: 'KNOWLEDGE', defaultPort: 4003 },
+  {
+    name: 'knowledge',
+    envPrefix: 'KNOWLEDGE',
+    defaultPort: 4003,
+    load: async () => {
+      const { startKnowledgeService } = await import('../subgraphs/knowledge/service.ts');
+      return (options) => startKnowledgeService(options);
+    },
+  },
   { name: 'monitoring', envPrefix: 'MONITORING', defaultPort: 4004 },
 ];
 

@@ -1,0 +1,44 @@
+/**
+ * Consumer `knowledge-from-content`: stores content's `DocumentChunked` chunks in `chunks`
+ * (knowledge's own copy of the text), with the inbox row in the same transaction, then tells the
+ * extractor that the document may be complete.
+ */
+import type { EventStore, IntegrationConsumer, IntegrationTransport, Logger } from '../../../eventstore/index.ts';
+import { handleOnce } from '../../../eventstore/index.ts';
+import { DocumentChunkedSchema } from './incoming.ts';
+
+/** Durable consumer name. */
+export const CONTENT_CONSUMER = 'knowledge-from-content';
+
+/** Starts the consumer; `onChunkStored` runs after each stored chunk's transaction committed. */
+export function startContentConsumer(options: {
+  store: EventStore;
+  transport: IntegrationTransport;
+  logger: Logger;
+  onChunkStored(documentId: string): void;
+}): Promise<IntegrationConsumer> {
+  const { store, logger } = options;
+  return options.transport.consume({
+    consumer: CONTENT_CONSUMER,
+    source: 'content',
+    types: ['DocumentChunked'],
+    async handler(event) {
+      const parsed = DocumentChunkedSchema.safeParse(event.data);
+      if (!parsed.success) {
+        // A payload that breaks the contract would fail forever: record it as handled and say so.
+        logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed DocumentChunked ignored');
+        await handleOnce(store, event, async () => undefined);
+        return;
+      }
+      const c = parsed.data;
+      const outcome = await handleOnce(store, event, async (tx) => {
+        await tx.client.query(
+          `INSERT INTO chunks (document_id, chunk_index, chunk_count, text, start_offset, end_offset, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (document_id, chunk_index) DO NOTHING`,
+          [c.documentId, c.chunkIndex, c.chunkCount, c.text, c.startOffset, c.endOffset],
+        );
+      });
+      if (outcome.handled) options.onChunkStored(c.documentId);
+    },
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * The read side: queries on the entity graph (prisma/knowledge/schema.prisma). Simple lookups go
+ * through Prisma Client; the graph walk is a recursive CTE (PostgreSQL) through `$queryRaw`.
+ */
+import type { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
+import { BadUserInputError, NotFoundError } from './errors.ts';
+
+/** An entity as served. */
+export interface EntityRow {
+  id: string;
+  name: string;
+  kind: string;
+  mentionCount: number;
+}
+/** A neighbour as served. */
+export interface NeighborRow {
+  entity: EntityRow;
+  depth: number;
+  weight: number;
+}
+/** A document relation as served. */
+export interface RelationRow {
+  from: EntityRow;
+  to: EntityRow;
+  weight: number;
+}
+
+/** Largest `depth` of `neighbors` (issue 3: depth ≤ 3). */
+export const MAX_NEIGHBOR_DEPTH = 3;
+/** Longest search text, in characters. */
+export const MAX_SEARCH_LENGTH = 200;
+
+/** Queries of the read model. Every method validates its arguments first. */
+export interface ReadModel {
+  entity(id: string): Promise<EntityRow | null>;
+  /** @throws BadUserInputError (empty or > 200 characters; first outside 1..100) */
+  searchEntities(name: string, first: number): Promise<EntityRow[]>;
+  /** @throws BadUserInputError (depth outside 1..3, first outside 1..200); NotFoundError (unknown entity) */
+  neighbors(entityId: string, depth: number, first: number): Promise<NeighborRow[]>;
+  /** @throws BadUserInputError (first outside 1..100) */
+  documentEntities(documentId: string, first: number): Promise<EntityRow[]>;
+  /** @throws BadUserInputError (first outside 1..100) */
+  documentRelations(documentId: string, first: number): Promise<RelationRow[]>;
+}
+
+function checkFirst(first: number, max: number): void {
+  if (!Number.isInteger(first) || first < 1 || first > max) throw new BadUserInputError(`first must be between 1 and ${max}, got ${first}`, { field: 'first' });
+}
+
+interface RawEntity {
+  id: string;
+  name: string;
+  kind: string;
+  mention_count: number;
+}
+const entityOf = (r: RawEntity): EntityRow => ({ id: r.id, name: r.name, kind: r.kind, mentionCount: r.mention_count });
+
+/** Creates the read model on a Prisma client. */
+export function createReadModel(prisma: PrismaClient): ReadModel {
+  return {
+    async entity(id) {
+      return prisma.entity.findUnique({ where: { id }, select: { id: true, name: true, kind: true, mentionCount: true } });
+    },
+
+    async searchEntities(name, first) {
+      const text = name.trim();
+      if (text.length === 0 || text.length > MAX_SEARCH_LENGTH) {
+        throw new BadUserInputError(`name must be 1..${MAX_SEARCH_LENGTH} characters after trimming`, { field: 'name' });
+      }
+      checkFirst(first, 100);
+      return prisma.entity.findMany({
+        where: { name: { contains: text, mode: 'insensitive' } },
+        orderBy: [{ mentionCount: 'desc' }, { name: 'asc' }, { id: 'asc' }],
+        take: first,
+        select: { id: true, name: true, kind: true, mentionCount: true },
+      });
+    },
+
+    async neighbors(entityId, depth, first) {
+      if (!Number.isInteger(depth) || depth < 1 || depth > MAX_NEIGHBOR_DEPTH) {
+        throw new BadUserInputError(`depth must be between 1 and ${MAX_NEIGHBOR_DEPTH}, got ${depth}`, { field: 'depth' });
+      }
+      checkFirst(first, 200);
+      if (!(await prisma.entity.findUnique({ where: { id: entityId }, select: { id: true } }))) {
+        throw new NotFoundError(`Entity ${entityId} does not exist`, { entityId });
+      }
+      // Edges are undirected: a relation row links its two ends in both directions (summed over
+      // documents for the weight). UNION (not ALL) keeps one row per (entity, depth), so each
+      // level only expands new rows; MIN(depth) is the hop distance.
+      const rows = await prisma.$queryRaw<(RawEntity & { depth: number; weight: number })[]>`
+        WITH RECURSIVE walk(id, depth) AS (
+          SELECT ${entityId}::text, 0
+          UNION
+          SELECT CASE WHEN r.from_entity_id = w.id THEN r.to_entity_id ELSE r.from_entity_id END, w.depth + 1
+            FROM walk w JOIN relations r ON r.from_entity_id = w.id OR r.to_entity_id = w.id
+           WHERE w.depth < ${depth}
+        ), nearest AS (
+          SELECT id, min(depth) AS depth FROM walk GROUP BY id
+        ), weights AS (
+          SELECT n.id, sum(r.weight)::int AS weight
+            FROM nearest n
+            JOIN relations r ON r.from_entity_id = n.id OR r.to_entity_id = n.id
+            JOIN nearest p ON p.depth = n.depth - 1
+                          AND p.id = CASE WHEN r.from_entity_id = n.id THEN r.to_entity_id ELSE r.from_entity_id END
+           WHERE n.depth > 0
+           GROUP BY n.id
+        )
+        SELECT ent.id, ent.name, ent.kind, ent.mention_count, n.depth::int AS depth, wt.weight
+          FROM nearest n JOIN weights wt ON wt.id = n.id JOIN entities ent ON ent.id = n.id
+         ORDER BY n.depth, wt.weight DESC, ent.name, ent.id
+         LIMIT ${first}`;
+      return rows.map((r) => ({ entity: entityOf(r), depth: r.depth, weight: r.weight }));
+    },
+
+    async documentEntities(documentId, first) {
+      checkFirst(first, 100);
+      const rows = await prisma.$queryRaw<RawEntity[]>`
+        SELECT e.id, e.name, e.kind, e.mention_count FROM entity_mentions m JOIN entities e ON e.id = m.entity_id
+         WHERE m.document_id = ${documentId}
+         GROUP BY e.id ORDER BY sum(m.count) DESC, e.name, e.id LIMIT ${first}`;
+      return rows.map(entityOf);
+    },
+
+    async documentRelations(documentId, first) {
+      checkFirst(first, 100);
+      const rows = await prisma.$queryRaw<{ weight: number; f: RawEntity; t: RawEntity }[]>`
+        SELECT r.weight, to_jsonb(f) AS f, to_jsonb(t) AS t
+          FROM relations r JOIN entities f ON f.id = r.from_entity_id JOIN entities t ON t.id = r.to_entity_id
+         WHERE r.document_id = ${documentId}
+         ORDER BY r.weight DESC, f.name, t.name LIMIT ${first}`;
+      return rows.map((r) => ({ from: entityOf(r.f), to: entityOf(r.t), weight: r.weight }));
+    },
+  };
+}
