@@ -43,6 +43,8 @@ export interface EventStoreOptions {
 export interface EventStoreTransaction {
   /** Same as `EventStore.appendToStream`, inside this transaction (inline projections included). */
   appendToStream(streamId: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /** Same as `EventStore.readStream`, inside this transaction (sees its own appends). */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** The transaction's connection, for the caller's own SQL in the same transaction. */
   client: pg.PoolClient;
 }
@@ -131,6 +133,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       );
       const tx: EventStoreTransaction = {
         client,
+        readStream: (streamId, readOptions) => readStream(client, upcasters, streamId, readOptions),
         async appendToStream(streamId, events, appendOptions) {
           const { result, batchSize } = await appendIn(client, streamId, events, appendOptions);
           if (inlineFor(batchTypesOf(events)).length > 0) await runInlineProjections(client, result, batchSize);

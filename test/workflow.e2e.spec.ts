@@ -3,6 +3,10 @@
  * HTTP) on a fresh database; through the gateway a workflow with three steps is defined, run,
  * its steps completed, failed and retried, and `run` and `runHistory` read back. SIGTERM then
  * stops the process cleanly (exit code 0).
+ *
+ * Issue 3's rule: `completeStep`/`failStep` are legal for EXTERNAL steps only (INGEST and
+ * EXTRACT steps complete from content's and knowledge's events), so the steps driven through
+ * the API here are EXTERNAL, and completing an INGEST step through the gateway is refused.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -217,9 +221,11 @@ describe('npm start, driven over HTTP through the gateway', () => {
     expect(history[0].data).toMatchObject({ runId: run.id, workflowId, input: { documentUrl: 'https://example.org/report.txt' } });
     expect(history[4].data).toMatchObject({ stepName: 'analyse', attempt: 1, error: { message: 'model timed out' } });
     expect(history[8].data).toMatchObject({ stepName: 'analyse', error: { message: 'model crashed' } });
-    // Every event records who did it (the identity the gateway verified) and the request's correlation id.
+    // Every event records who did it (the identity the gateway verified), the run's correlation
+    // id (set by the startRun request) and the id of its cause.
     for (const event of history) {
       expect(event.metadata).toMatchObject({ actor: 'operator', correlationId });
+      expect(typeof event.metadata.causationId).toBe('string');
     }
     const globalPositions = history.map((e) => BigInt(e.globalPosition));
     expect(globalPositions.every((p, i) => i === 0 || p > globalPositions[i - 1]!)).toBe(true);
@@ -255,6 +261,37 @@ describe('npm start, driven over HTTP through the gateway', () => {
       { wf: workflowId },
     );
     expect(runs.runs).toEqual({ edges: [{ node: { id: startRun.id, status: 'CANCELLED' } }], pageInfo: { hasNextPage: false } });
+  });
+
+  it('refuses completeStep and failStep on an INGEST step through the gateway (it completes from content\'s events)', async () => {
+    const workflowId = `wf-ingest-${Date.now()}`;
+    await client.mustQuery(
+      /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`,
+      { input: { id: workflowId, name: 'Ingest only', steps: [{ name: 'ingest', kind: 'INGEST', timeoutMs: 600_000 }] } },
+    );
+    const { startRun } = await client.mustQuery<{ startRun: { id: string; steps: { kind: string }[] } }>(
+      /* GraphQL */ `mutation($id: ID!) { startRun(workflowId: $id, input: { title: "e2e note", text: "A short note for the e2e test." }) { id steps { kind } } }`,
+      { id: workflowId },
+    );
+    expect(startRun.steps).toEqual([{ kind: 'INGEST' }]);
+    // Whether content already completed the step or not, the API may not complete or fail it.
+    const completed = await client.query(
+      /* GraphQL */ `mutation($id: ID!) { completeStep(runId: $id, stepName: "ingest", output: { documentId: "forged" }) { status } }`,
+      { id: startRun.id },
+    );
+    expect(completed.data ?? null).toBeNull();
+    expect(completed.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', serviceName: 'workflows' });
+    const failed = await client.query(
+      /* GraphQL */ `mutation($id: ID!) { failStep(runId: $id, stepName: "ingest", error: "forged") { status } }`,
+      { id: startRun.id },
+    );
+    expect(failed.errors?.[0]?.extensions?.code).toBe('ILLEGAL_TRANSITION');
+    const { runHistory } = await client.mustQuery<{ runHistory: { type: string; data: any }[] }>(
+      /* GraphQL */ `query($id: ID!) { runHistory(runId: $id) { type data } }`,
+      { id: startRun.id },
+    );
+    expect(runHistory.filter((e) => e.data.source === 'api')).toEqual([]);
+    expect(runHistory.some((e) => e.data.output?.documentId === 'forged')).toBe(false);
   });
 
   it('stops cleanly on SIGTERM with exit code 0', async () => {

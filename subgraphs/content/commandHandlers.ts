@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AppendResult, EventMetadata, EventStore, NewEvent } from '../../eventstore/index.ts';
-import type { EventStoreTransaction } from '../../eventstore/store.ts';
+import type { EventStoreTransaction } from '../../eventstore/index.ts';
 import { readCorpusFile } from './corpus/readCorpusFile.ts';
 import { decideDocument } from './document/decide.ts';
 import { documentStreamId, type DocumentEvent } from './document/events.ts';

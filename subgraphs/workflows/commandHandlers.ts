@@ -1,18 +1,17 @@
 /**
  * The write side of the workflows subgraph: turns requests (GraphQL mutations, the deadline
- * scanner, issue 3's integration events) into commands, runs them through the deciders with
- * `handleCommand` (load, decide, append at the expected version, retry on conflict) and
- * returns the affected id. Inline projections have committed the read models when a handler
+ * scanner) into commands, runs them through the deciders with `handleCommand` /
+ * `handleRunCommand` (load, decide, append at the expected version, retry on conflict) and
+ * returns the affected id. Integration events (issue 3's saga) go through saga/ instead, in
+ * their inbox transaction. Inline projections have committed the read models when a handler
  * resolves.
  */
 import { randomUUID } from 'node:crypto';
-import { handleCommand, type EventMetadata, type EventStore, type HandleCommandResult } from '../../eventstore/index.ts';
+import { handleCommand, type EventMetadata, type EventStore } from '../../eventstore/index.ts';
 import type { Clock } from './clock.ts';
 import { BadUserInputError, NotFoundError } from './errors.ts';
 import type { RunCommand, WorkflowSnapshot } from './run/commands.ts';
-import { runDecider } from './run/decider.ts';
-import { runStreamId } from './run/events.ts';
-import type { RunState } from './run/evolve.ts';
+import { handleRunCommand, type RunCommandResult } from './run/handleRunCommand.ts';
 import { runIdFor } from './run/runId.ts';
 import { workflowDecider } from './workflow/decider.ts';
 import { workflowStreamId, type StepDefinition, type WorkflowEvent } from './workflow/events.ts';
@@ -49,9 +48,14 @@ export interface CommandHandlers {
    * @throws NotFoundError unknown workflow; IdempotencyConflictError; BadUserInputError key too long
    */
   startRun(workflowId: string, input: unknown, idempotencyKey: string | null, meta: RequestMetadata): Promise<string>;
-  /** @throws NotFoundError, IllegalTransitionError */
+  /**
+   * Completes the running attempt of a step as `source` reported it. Through the API
+   * (`source` 'api') only EXTERNAL steps; INGEST and EXTRACT steps complete from the saga
+   * (COMPLETION_SOURCES in run/decide.ts).
+   * @throws NotFoundError, IllegalTransitionError (incl. a source not allowed for the step's kind)
+   */
   completeStep(runId: string, stepName: string, output: unknown, source: string, meta: RequestMetadata): Promise<string>;
-  /** @throws NotFoundError, IllegalTransitionError, BadUserInputError empty message */
+  /** Fails the running attempt of a step; same source rule as completeStep. @throws NotFoundError, IllegalTransitionError, BadUserInputError empty message */
   failStep(runId: string, stepName: string, error: string, source: string, meta: RequestMetadata): Promise<string>;
   /** @throws NotFoundError, IllegalTransitionError */
   retryStep(runId: string, stepName: string, meta: RequestMetadata): Promise<string>;
@@ -65,8 +69,8 @@ export interface CommandHandlers {
 
 /** Creates the command handlers on `store`; `clock` gives every command its `now`. */
 export function createCommandHandlers(store: EventStore, clock: Clock): CommandHandlers {
-  const onRun = (runId: string, command: RunCommand, meta: RequestMetadata): Promise<HandleCommandResult<RunState>> =>
-    handleCommand(store, { streamId: runStreamId(runId), decider: runDecider, command, metadata: meta });
+  // Events of an existing run carry the run's correlation id, whoever asks (handleRunCommand).
+  const onRun = (runId: string, command: RunCommand, meta: RequestMetadata): Promise<RunCommandResult> => handleRunCommand(store, runId, command, meta);
   const knownRunId = (runId: string): string => {
     if (!ID_PATTERN.test(runId)) throw new NotFoundError(`Run ${JSON.stringify(runId.slice(0, 120))} does not exist`, { runId });
     return runId;

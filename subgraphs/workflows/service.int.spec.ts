@@ -33,6 +33,24 @@ async function defineThreeStepWorkflow(id?: string): Promise<string> {
   return data.defineWorkflow.id;
 }
 
+/**
+ * The same shape with EXTERNAL steps only: steps completed and failed through the API must be
+ * EXTERNAL (INGEST/EXTRACT steps complete from content's and knowledge's events, see saga/).
+ */
+async function defineExternalWorkflow(): Promise<string> {
+  const data = await gql(`mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`, {
+    input: {
+      name: 'Manual pipeline',
+      steps: [
+        { name: 'fetch', kind: 'EXTERNAL', timeoutMs: 60_000 },
+        { name: 'analyse', kind: 'EXTERNAL', timeoutMs: 60_000, retryPolicy: { maxAttempts: 2, backoffMs: 0 } },
+        { name: 'review', kind: 'EXTERNAL', timeoutMs: 60_000, retryPolicy: { maxAttempts: 3, backoffMs: 60_000 } },
+      ],
+    },
+  });
+  return data.defineWorkflow.id;
+}
+
 const startRun = (workflowId: string, input: unknown = { doc: 'a.txt' }, idempotencyKey?: string) =>
   postGraphQL(service.url, `mutation($w: ID!, $i: JSON, $k: String) { startRun(workflowId: $w, input: $i, idempotencyKey: $k) { ${RUN_FIELDS} } }`, {
     w: workflowId,
@@ -110,8 +128,10 @@ describe('workflow definitions', () => {
 
 describe('runs', () => {
   let workflowId: string;
+  let externalWorkflowId: string;
   beforeAll(async () => {
     workflowId = await defineThreeStepWorkflow();
+    externalWorkflowId = await defineExternalWorkflow();
   });
 
   it('starts a run: RunStarted then StepStarted of the first step, deadline = start + timeoutMs', async () => {
@@ -159,26 +179,26 @@ describe('runs', () => {
 
   it('drives a run through complete, fail (retried at once), fail (run failed), manual retry and completion', async () => {
     const headers = { 'x-flowgraph-actor': 'alice', 'x-correlation-id': 'corr-42' };
-    const started = await mustGraphQL(service.url, `mutation($w: ID!) { startRun(workflowId: $w, input: { n: 1 }) { id } }`, { w: workflowId }, headers);
+    const started = await mustGraphQL(service.url, `mutation($w: ID!) { startRun(workflowId: $w, input: { n: 1 }) { id } }`, { w: externalWorkflowId }, headers);
     const runId: string = started.startRun.id;
 
-    const c1 = await complete(runId, 'ingest', { chunks: 3 });
-    expect(c1.data!.completeStep).toMatchObject({ status: 'RUNNING', currentStep: 'extract' });
-    expect(c1.data!.completeStep.steps[0]).toMatchObject({ status: 'COMPLETED', output: { chunks: 3 } });
+    const c1 = await complete(runId, 'fetch', { bytes: 3 });
+    expect(c1.data!.completeStep).toMatchObject({ status: 'RUNNING', currentStep: 'analyse' });
+    expect(c1.data!.completeStep.steps[0]).toMatchObject({ status: 'COMPLETED', output: { bytes: 3 } });
 
-    const f1 = await fail(runId, 'extract', 'model overloaded');
+    const f1 = await fail(runId, 'analyse', 'model overloaded');
     expect(f1.data!.failStep.steps[1]).toMatchObject({ status: 'RUNNING', attempt: 2 });
     expect(f1.data!.failStep.status).toBe('RUNNING');
 
-    const f2 = await fail(runId, 'extract', 'still overloaded');
-    expect(f2.data!.failStep).toMatchObject({ status: 'FAILED', currentStep: null, error: { stepName: 'extract', message: 'still overloaded' } });
+    const f2 = await fail(runId, 'analyse', 'still overloaded');
+    expect(f2.data!.failStep).toMatchObject({ status: 'FAILED', currentStep: null, error: { stepName: 'analyse', message: 'still overloaded' } });
     expect(f2.data!.failStep.steps[1]).toMatchObject({ status: 'FAILED', attempt: 2, error: { message: 'still overloaded' } });
 
-    const r = await postGraphQL(service.url, `mutation($r: ID!) { retryStep(runId: $r, stepName: "extract") { ${RUN_FIELDS} } }`, { r: runId });
-    expect(r.data!.retryStep).toMatchObject({ status: 'RUNNING', error: null, currentStep: 'extract' });
+    const r = await postGraphQL(service.url, `mutation($r: ID!) { retryStep(runId: $r, stepName: "analyse") { ${RUN_FIELDS} } }`, { r: runId });
+    expect(r.data!.retryStep).toMatchObject({ status: 'RUNNING', error: null, currentStep: 'analyse' });
     expect(r.data!.retryStep.steps[1]).toMatchObject({ status: 'RUNNING', attempt: 3 });
 
-    await complete(runId, 'extract', { entities: 2 });
+    await complete(runId, 'analyse', { entities: 2 });
     const review = await fail(runId, 'review', 'needs a second look');
     // review has backoffMs 60000: the retry waits; a manual retry starts it at once.
     expect(review.data!.failStep.steps[2]).toMatchObject({ status: 'RETRY_SCHEDULED', attempt: 1 });
@@ -204,16 +224,23 @@ describe('runs', () => {
     expect(events[0]!.metadata).toMatchObject({ actor: 'alice', correlationId: 'corr-42' });
     expect(typeof events[0]!.metadata.causationId).toBe('string');
     expect(events[2]!.metadata.actor).toBe('operator');
+    // Every event of the run carries the run's correlation id, also those of later requests
+    // without (or with another) x-correlation-id, and the id of its cause.
+    for (const event of events) {
+      expect(event.metadata.correlationId).toBe('corr-42');
+      expect(typeof event.metadata.causationId).toBe('string');
+    }
+    expect(typeof events[2]!.metadata.originCorrelationId).toBe('string');
     expect(await db.pool.query('SELECT 1 FROM run_deadlines WHERE run_id = $1', [runId]).then((r) => r.rowCount)).toBe(0);
   });
 
   it('rejects completing a step of a cancelled run with ILLEGAL_TRANSITION and appends nothing', async () => {
-    const runId: string = (await startRun(workflowId)).data!.startRun.id;
+    const runId: string = (await startRun(externalWorkflowId)).data!.startRun.id;
     const cancelled = await gql(`mutation($r: ID!) { cancelRun(runId: $r, reason: "wrong document") { status cancelReason steps { status } } }`, { r: runId });
     expect(cancelled.cancelRun).toEqual({ status: 'CANCELLED', cancelReason: 'wrong document', steps: [{ status: 'CANCELLED' }, { status: 'PENDING' }, { status: 'PENDING' }] });
     const length = (await history(runId)).length;
 
-    const result = await complete(runId, 'ingest', { late: true });
+    const result = await complete(runId, 'fetch', { late: true });
     expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', runStatus: 'CANCELLED' });
     expect(result.data).toBeNull();
     expect((await history(runId)).length).toBe(length);

@@ -1,10 +1,12 @@
 /**
  * The workflows subgraph as a running service: event store (with the inline read-model
- * projections), command handlers, Prisma read side, Apollo subgraph over HTTP and the
- * DeadlineScanner. Migrations are NOT applied here: the caller runs `db/migrate.ts` first.
+ * projections), command handlers, Prisma read side, Apollo subgraph over HTTP, the
+ * DeadlineScanner and, with a `transport` (issue 3), the relay of its public events
+ * (publicEvents.ts) and the saga consumers (saga/sagaConsumers.ts). Migrations are NOT
+ * applied here: the caller runs `db/migrate.ts` first.
  *
  * ```ts
- * const service = await startWorkflowsService({ pool, port: 4001, host: '127.0.0.1', logger });
+ * const service = await startWorkflowsService({ pool, port: 4001, host: '127.0.0.1', logger, transport });
  * // service.url === 'http://127.0.0.1:4001/graphql'
  * await service.close();
  * ```
@@ -16,7 +18,15 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { parse } from 'graphql';
 import pg from 'pg';
-import { createEventStore, silentLogger, type Logger } from '../../eventstore/index.ts';
+import {
+  createEventStore,
+  silentLogger,
+  startRelay,
+  type IntegrationTransport,
+  type Logger,
+  type Subscription,
+  type SubscriptionOptions,
+} from '../../eventstore/index.ts';
 import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
@@ -27,7 +37,9 @@ import { listenApollo } from './graphql/httpServer.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { runsProjection } from './projections/runsProjection.ts';
 import { workflowsProjection } from './projections/workflowsProjection.ts';
+import { WORKFLOWS_SOURCE, workflowsPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
+import { startSagaConsumers } from './saga/sagaConsumers.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
 export const WORKFLOWS_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
@@ -50,13 +62,25 @@ export interface WorkflowsServiceOptions {
   deadlineScanIntervalMs?: number;
   /** Time source of every command. @default the system clock */
   clock?: Clock;
+  /**
+   * Integration transport (issue 3). When given, the service relays its public events
+   * (`workflows.<EventType>`) and consumes content's and knowledge's step reports
+   * (`workflows-from-content`, `workflows-from-knowledge`). Borrowed: not closed by `close()`.
+   * Without it, INGEST and EXTRACT steps start but nothing completes them (only their deadline).
+   */
+  transport?: IntegrationTransport;
+  /** Polling and retry options of the relay's subscription. @default the subscription defaults (poll 1000 ms) */
+  relaySubscription?: Omit<SubscriptionOptions, 'name' | 'handler' | 'types' | 'batchSize'>;
 }
 
 /** A running workflows service. */
 export interface WorkflowsService {
   /** GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
   url: string;
-  /** Stops the scanner, the HTTP server, Prisma and the event store, then the pool if the service created it. Idempotent. */
+  /**
+   * Stops the scanner, the saga consumers, the relay, the HTTP server, Prisma and the event
+   * store, then the pool if the service created it. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -94,10 +118,14 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
 
   let http: Awaited<ReturnType<typeof listenApollo>> | undefined;
   let scanner: ReturnType<typeof startDeadlineScanner> | undefined;
+  let consumers: { close(): Promise<void> } | undefined;
+  let relay: Subscription | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await scanner?.close();
+      await consumers?.close();
+      await relay?.close();
       await http?.close();
       await prisma.$disconnect().catch((error: unknown) => logger.warn({ err: error }, 'workflows: prisma disconnect failed'));
       await store.close();
@@ -115,11 +143,20 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       onError: (error) => logger.error({ err: error }, 'workflows: HTTP error'),
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
+    if (options.transport) {
+      consumers = await startSagaConsumers({ store, transport: options.transport, clock, logger });
+      relay = startRelay(store, {
+        source: WORKFLOWS_SOURCE,
+        publicEvents: workflowsPublicEvents,
+        transport: options.transport,
+        ...(options.relaySubscription ? { subscription: options.relaySubscription } : {}),
+      });
+    }
   } catch (error) {
     await close();
     throw error;
   }
-  logger.info({ url: http.url, deadlineScanIntervalMs: intervalMs }, 'workflows subgraph listening');
+  logger.info({ url: http.url, deadlineScanIntervalMs: intervalMs, transport: options.transport?.kind ?? 'none' }, 'workflows subgraph listening');
   return { url: http.url, close };
 }
 

@@ -28,7 +28,7 @@ import {
   type ExtractionFailedData,
   type RelationObservedData,
 } from '../events.ts';
-import type { EventStoreTransaction } from '../../../eventstore/store.ts';
+import type { EventStoreTransaction } from '../../../eventstore/index.ts';
 import { KNOWLEDGE_ACTOR } from '../consumers/workflowsConsumer.ts';
 import { entityStreamId } from './entityId.ts';
 import { extractDocument, type DocumentExtraction } from './extractDocument.ts';

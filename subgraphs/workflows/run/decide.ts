@@ -11,19 +11,26 @@ import { BadUserInputError, IdempotencyConflictError, IllegalTransitionError, No
 import type { StepKind } from '../workflow/events.ts';
 import type { CompleteStep, FailStep, RetryStep, RunCommand, StartRun } from './commands.ts';
 import type { RunEvent, StepOutcomeSource } from './events.ts';
-import type { ExistingRun, RunState, StepRunState } from './evolve.ts';
+import { evolveRun, type ExistingRun, type RunState, type StepRunState } from './evolve.ts';
 
-/** Source of outcomes reported through the GraphQL API. */
+/** Source of outcomes reported through the GraphQL API (`completeStep`, `failStep`). */
 export const API_SOURCE = 'api';
+/** Source of outcomes read from content's integration events (DocumentProcessed, DocumentFailed). */
+export const CONTENT_SOURCE = 'content';
+/** Source of outcomes read from knowledge's integration events (DocumentEntitiesExtracted, ExtractionFailed). */
+export const KNOWLEDGE_SOURCE = 'knowledge';
 
 /**
- * Which sources may complete or fail a step of each kind. Issue 3 narrows INGEST and EXTRACT
- * to the services whose integration events drive them (e.g. `content`, `knowledge`).
+ * Which sources may complete or fail a step of each kind (issue 3, "The saga": `completeStep`
+ * is legal for EXTERNAL steps only; the other kinds complete from their services' events).
+ * The same rule holds for failures: `failStep` through the API fails EXTERNAL steps only, an
+ * INGEST or EXTRACT step fails from its service's failure event or its deadline (a stuck one
+ * can be stopped with `cancelRun`). Any other source gets ILLEGAL_TRANSITION.
  */
-export const COMPLETION_SOURCES: Readonly<Record<StepKind, readonly StepOutcomeSource[] | 'any'>> = {
-  INGEST: 'any',
-  EXTRACT: 'any',
-  EXTERNAL: 'any',
+export const COMPLETION_SOURCES: Readonly<Record<StepKind, readonly StepOutcomeSource[]>> = {
+  INGEST: [CONTENT_SOURCE],
+  EXTRACT: [KNOWLEDGE_SOURCE],
+  EXTERNAL: [API_SOURCE],
 };
 
 /** Longest failure message kept, in characters (longer ones are cut). */
@@ -33,7 +40,10 @@ export const MAX_ERROR_MESSAGE_LENGTH = 2000;
  * Turns a command into events.
  * - StartRun → [RunStarted, StepStarted(first step, attempt 1, deadline now + timeoutMs)];
  *   [] when the run already exists with the same workflow, key and input (idempotent start).
- * - CompleteStep → [StepCompleted, StepStarted(next step) | RunCompleted].
+ * - CompleteStep → [StepCompleted, StepStarted(next step) | RunCompleted]. Only the sources of
+ *   `COMPLETION_SOURCES` may complete (or fail) a step of a kind.
+ * - Every StepStarted carries the step's kind, the run's workflowId and input and, for EXTRACT
+ *   steps, the document id of `documentIdFor`.
  * - FailStep → [StepFailed, ...retry policy]; TimeoutStep → [StepTimedOut, ...retry policy]
  *   (stale timers give []). Retry policy: while the attempts of the current budget are below
  *   maxAttempts, [StepRetried(retryAt = now + backoffMs)] plus StepStarted when backoffMs is 0;
@@ -112,7 +122,18 @@ function startRun(command: StartRun, state: RunState): RunEvent[] {
     },
     {
       type: 'StepStarted',
-      data: { runId: command.runId, stepName: first.name, attempt: 1, startedAt: now, deadline: addMs(command.now, first.timeoutMs) },
+      data: {
+        runId: command.runId,
+        workflowId: command.workflowId,
+        stepName: first.name,
+        kind: first.kind,
+        attempt: 1,
+        startedAt: now,
+        deadline: addMs(command.now, first.timeoutMs),
+        runInput: input,
+        // An EXTRACT first step can only take its document from the run input.
+        ...documentIdOf(first.kind === 'EXTRACT' ? documentIdInInput(input) : undefined),
+      },
     },
   ];
 }
@@ -120,14 +141,15 @@ function startRun(command: StartRun, state: RunState): RunEvent[] {
 function completeStep(command: CompleteStep, state: ExistingRun): RunEvent[] {
   const step = runningStep(command, state);
   const at = command.now.toISOString();
-  const events: RunEvent[] = [
-    {
-      type: 'StepCompleted',
-      data: { runId: state.runId, stepName: step.name, attempt: step.attempt, output: command.output ?? null, source: command.source, completedAt: at },
-    },
-  ];
-  const next = state.steps[state.steps.indexOf(step) + 1];
-  if (next) events.push(stepStarted(state, next, 1, command.now));
+  const completed: RunEvent = {
+    type: 'StepCompleted',
+    data: { runId: state.runId, stepName: step.name, attempt: step.attempt, output: command.output ?? null, source: command.source, completedAt: at },
+  };
+  const events: RunEvent[] = [completed];
+  // The next step sees this step's output (an EXTRACT step takes the INGEST step's document).
+  const after = evolveRun(state, completed) as ExistingRun;
+  const next = after.steps[state.steps.indexOf(step) + 1];
+  if (next) events.push(stepStarted(after, next, 1, command.now));
   else events.push({ type: 'RunCompleted', data: { runId: state.runId, output: command.output ?? null, completedAt: at } });
   return events;
 }
@@ -183,20 +205,64 @@ function afterFailedAttempt(state: ExistingRun, step: StepRunState, error: { mes
 function stepStarted(state: ExistingRun, step: StepRunState, attempt: number, now: Date): RunEvent {
   return {
     type: 'StepStarted',
-    data: { runId: state.runId, stepName: step.name, attempt, startedAt: now.toISOString(), deadline: addMs(now, step.timeoutMs) },
+    data: {
+      runId: state.runId,
+      workflowId: state.workflowId,
+      stepName: step.name,
+      kind: step.kind,
+      attempt,
+      startedAt: now.toISOString(),
+      deadline: addMs(now, step.timeoutMs),
+      runInput: state.input,
+      ...documentIdOf(step.kind === 'EXTRACT' ? documentIdFor(state, step) : undefined),
+    },
   };
+}
+
+/**
+ * The document an EXTRACT step works on: the `documentId` output of the nearest COMPLETED
+ * INGEST step before it (content completes INGEST steps with `{ documentId, chunkCount }`),
+ * else the run input's `documentId` (a string, to extract from a document ingested earlier),
+ * else undefined (knowledge then fails the step with ExtractionFailed).
+ */
+export function documentIdFor(state: ExistingRun, step: StepRunState): string | undefined {
+  const before = state.steps.slice(0, state.steps.findIndex((s) => s.name === step.name));
+  for (const candidate of before.reverse()) {
+    if (candidate.kind !== 'INGEST' || candidate.status !== 'COMPLETED') continue;
+    const id = (candidate.output as { documentId?: unknown } | null)?.documentId;
+    if (typeof id === 'string' && id.length > 0) return id;
+  }
+  return documentIdInInput(state.input);
+}
+
+function documentIdInInput(input: unknown): string | undefined {
+  const id = input !== null && typeof input === 'object' ? (input as { documentId?: unknown }).documentId : undefined;
+  return typeof id === 'string' && id.length > 0 ? id : undefined;
+}
+
+/** `{ documentId }` when defined, else `{}` (stored events leave the field out rather than store null). */
+function documentIdOf(documentId: string | undefined): { documentId?: string } {
+  return documentId === undefined ? {} : { documentId };
 }
 
 function runningStep(command: CompleteStep | FailStep, state: ExistingRun): StepRunState {
   if (state.status !== 'RUNNING') throw illegal(state, command.type, `Run ${state.runId} is ${state.status}: its steps can no longer change`);
   const step = findStep(state, command.stepName);
+  const allowed = COMPLETION_SOURCES[step.kind];
+  if (!allowed.includes(command.source)) {
+    throw illegal(
+      state,
+      command.type,
+      command.source === API_SOURCE
+        ? `Step "${step.name}" is an ${step.kind} step: it completes or fails from ${allowed.join(', ')} events, not through the API (only EXTERNAL steps do)`
+        : `Step "${step.name}" of kind ${step.kind} cannot be reported by source "${command.source}"`,
+      step,
+      { stepKind: step.kind, source: command.source, allowedSources: allowed },
+    );
+  }
   if (step.status !== 'RUNNING') throw illegal(state, command.type, `Step "${step.name}" is ${step.status}, not RUNNING`, step);
   if (command.attempt !== undefined && command.attempt !== step.attempt) {
     throw illegal(state, command.type, `Attempt ${command.attempt} of step "${step.name}" is over: attempt ${step.attempt} is running`, step);
-  }
-  const allowed = COMPLETION_SOURCES[step.kind];
-  if (allowed !== 'any' && !allowed.includes(command.source)) {
-    throw illegal(state, command.type, `Step "${step.name}" of kind ${step.kind} cannot be reported by source "${command.source}"`, step);
   }
   return step;
 }
@@ -207,12 +273,13 @@ function findStep(state: ExistingRun, name: string): StepRunState {
   return step;
 }
 
-function illegal(state: ExistingRun, command: string, message: string, step?: StepRunState): IllegalTransitionError {
+function illegal(state: ExistingRun, command: string, message: string, step?: StepRunState, extra: Record<string, unknown> = {}): IllegalTransitionError {
   return new IllegalTransitionError(message, {
     runId: state.runId,
     command,
     runStatus: state.status,
     ...(step ? { stepName: step.name, stepStatus: step.status } : {}),
+    ...extra,
   });
 }
 

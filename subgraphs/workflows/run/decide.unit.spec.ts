@@ -23,24 +23,46 @@ const runStarted: RunEvent = {
   type: 'RunStarted',
   data: { runId, workflowId: 'w1', workflowRevision: 1, input: { doc: 'a' }, idempotencyKey: 'k1', steps, startedAt: iso(0) },
 };
-const started = (stepName: string, attempt: number, ms: number, timeoutMs: number): RunEvent => ({
+const kindOf = (stepName: string) => steps.find((s) => s.name === stepName)!.kind;
+/** The source allowed to report a step: content (INGEST), knowledge (EXTRACT), api (EXTERNAL). */
+const sourceOf = (stepName: string) => ({ INGEST: 'content', EXTRACT: 'knowledge', EXTERNAL: 'api' })[kindOf(stepName)];
+const started = (stepName: string, attempt: number, ms: number, timeoutMs: number, documentId?: string): RunEvent => ({
   type: 'StepStarted',
-  data: { runId, stepName, attempt, startedAt: iso(ms), deadline: iso(ms + timeoutMs) },
+  data: {
+    runId,
+    workflowId: 'w1',
+    stepName,
+    kind: kindOf(stepName),
+    attempt,
+    startedAt: iso(ms),
+    deadline: iso(ms + timeoutMs),
+    runInput: { doc: 'a' },
+    ...(documentId ? { documentId } : {}),
+  },
 });
 const completed = (stepName: string, attempt: number, ms: number, output: unknown = { ok: true }): RunEvent => ({
   type: 'StepCompleted',
-  data: { runId, stepName, attempt, output, source: 'api', completedAt: iso(ms) },
+  data: { runId, stepName, attempt, output, source: sourceOf(stepName), completedAt: iso(ms) },
 });
 const failed = (stepName: string, attempt: number, ms: number, message = 'boom'): RunEvent => ({
   type: 'StepFailed',
-  data: { runId, stepName, attempt, error: { message }, source: 'api', failedAt: iso(ms) },
+  data: { runId, stepName, attempt, error: { message }, source: sourceOf(stepName), failedAt: iso(ms) },
 });
+/** What content completes an INGEST step with. */
+const ingested = { documentId: 'doc-1', chunkCount: 3 };
 const retried = (stepName: string, attempt: number, retryAtMs: number, reason: 'POLICY' | 'MANUAL' = 'POLICY'): RunEvent => ({
   type: 'StepRetried',
   data: { runId, stepName, attempt, retryAt: iso(retryAtMs), reason },
 });
 /** A run whose first two steps completed and whose `review` step runs attempt 1 (started at 20). */
-const atReview: RunEvent[] = [runStarted, started('ingest', 1, 0, 1000), completed('ingest', 1, 10), started('extract', 1, 10, 2000), completed('extract', 1, 20), started('review', 1, 20, 10_000)];
+const atReview: RunEvent[] = [
+  runStarted,
+  started('ingest', 1, 0, 1000),
+  completed('ingest', 1, 10, ingested),
+  started('extract', 1, 10, 2000, 'doc-1'),
+  completed('extract', 1, 20),
+  started('review', 1, 20, 10_000),
+];
 
 describe('run decider: starting', () => {
   it('starts a run and its first step with deadline = now + timeoutMs', () => {
@@ -80,11 +102,37 @@ describe('run decider: starting', () => {
 });
 
 describe('run decider: completing steps', () => {
-  it('completes a step and starts the next one', () => {
+  it('completes a step and starts the next one; an EXTRACT step gets the document the INGEST step produced', () => {
     spec
       .given([runStarted, started('ingest', 1, 0, 1000)])
-      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: { ok: true }, source: 'api', now: at(10) })
-      .then([completed('ingest', 1, 10), started('extract', 1, 10, 2000)]);
+      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: ingested, source: 'content', now: at(10) })
+      .then([completed('ingest', 1, 10, ingested), started('extract', 1, 10, 2000, 'doc-1')]);
+  });
+
+  it('takes an EXTRACT step\'s document from the run input when no INGEST step produced one, else leaves it out', () => {
+    const extractOnly: StepDefinition[] = [{ name: 'extract', kind: 'EXTRACT', retryPolicy: { maxAttempts: 1, backoffMs: 0 }, timeoutMs: 100 }];
+    const start = (input: unknown) =>
+      runDecider.decide({ type: 'StartRun', runId, workflowId: 'w2', workflow: { workflowId: 'w2', revision: 1, steps: extractOnly }, input, idempotencyKey: null, now: t0 }, runDecider.initialState());
+    expect(start({ documentId: 'doc-9' })[1]?.data).toMatchObject({ kind: 'EXTRACT', documentId: 'doc-9', runInput: { documentId: 'doc-9' } });
+    expect(start({ text: 'x' })[1]?.data).not.toHaveProperty('documentId');
+    // An INGEST step completed without a document id: no documentId either.
+    spec
+      .given([runStarted, started('ingest', 1, 0, 1000)])
+      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'content', now: at(10) })
+      .then([completed('ingest', 1, 10, null), started('extract', 1, 10, 2000)]);
+  });
+
+  it('lets only the owning service complete or fail INGEST and EXTRACT steps, and only the API EXTERNAL ones: ILLEGAL_TRANSITION', () => {
+    const atIngest = [runStarted, started('ingest', 1, 0, 1000)];
+    const viaApi = spec.given(atIngest).when({ type: 'CompleteStep', runId, stepName: 'ingest', output: ingested, source: 'api', now: at(10) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
+    expect(viaApi.details).toMatchObject({ stepName: 'ingest', stepKind: 'INGEST', source: 'api', allowedSources: ['content'], stepStatus: 'RUNNING' });
+    expect(viaApi.message).toContain('not through the API');
+    spec.given(atIngest).when({ type: 'FailStep', runId, stepName: 'ingest', error: 'no', source: 'api', now: at(10) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
+    spec.given(atIngest).when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'knowledge', now: at(10) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
+    const atExtract = atReview.slice(0, 4);
+    spec.given(atExtract).when({ type: 'CompleteStep', runId, stepName: 'extract', output: null, source: 'api', now: at(15) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
+    spec.given(atExtract).when({ type: 'FailStep', runId, stepName: 'extract', error: 'no', source: 'content', now: at(15) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
+    spec.given(atReview).when({ type: 'CompleteStep', runId, stepName: 'review', output: null, source: 'content', now: at(30) }).thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
   });
 
   it('completes the run after the last step, with its output', () => {
@@ -97,7 +145,7 @@ describe('run decider: completing steps', () => {
   it('rejects completing a step that is not running: ILLEGAL_TRANSITION', () => {
     spec
       .given([runStarted, started('ingest', 1, 0, 1000)])
-      .when({ type: 'CompleteStep', runId, stepName: 'extract', output: null, source: 'api', now: at(10) })
+      .when({ type: 'CompleteStep', runId, stepName: 'extract', output: null, source: 'knowledge', now: at(10) })
       .thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
   });
 
@@ -105,21 +153,21 @@ describe('run decider: completing steps', () => {
     const cancelled: RunEvent = { type: 'RunCancelled', data: { runId, reason: 'stop', cancelledAt: iso(5) } };
     const error = spec
       .given([runStarted, started('ingest', 1, 0, 1000), cancelled])
-      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'api', now: at(10) })
+      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'content', now: at(10) })
       .thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
     expect(error.details).toMatchObject({ runStatus: 'CANCELLED', command: 'CompleteStep' });
   });
 
   it('rejects a stale attempt number: ILLEGAL_TRANSITION', () => {
     spec
-      .given([...atReview.slice(0, 3), started('extract', 1, 10, 2000), failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000)])
-      .when({ type: 'CompleteStep', runId, stepName: 'extract', output: null, source: 'api', attempt: 1, now: at(16) })
+      .given([...atReview.slice(0, 3), started('extract', 1, 10, 2000, 'doc-1'), failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000, 'doc-1')])
+      .when({ type: 'CompleteStep', runId, stepName: 'extract', output: null, source: 'knowledge', attempt: 1, now: at(16) })
       .thenThrows(IllegalTransitionError, 'ILLEGAL_TRANSITION');
   });
 
   it('rejects an unknown step name or run: NOT_FOUND', () => {
     spec.given(atReview).when({ type: 'CompleteStep', runId, stepName: 'nope', output: null, source: 'api', now: at(30) }).thenThrows(NotFoundError, 'NOT_FOUND');
-    spec.given([]).when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'api', now: at(30) }).thenThrows(NotFoundError, 'NOT_FOUND');
+    spec.given([]).when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'content', now: at(30) }).thenThrows(NotFoundError, 'NOT_FOUND');
   });
 });
 
@@ -127,15 +175,15 @@ describe('run decider: failures and the retry policy', () => {
   it('fails the run when a step with maxAttempts 1 fails', () => {
     spec
       .given([runStarted, started('ingest', 1, 0, 1000)])
-      .when({ type: 'FailStep', runId, stepName: 'ingest', error: 'boom', source: 'api', now: at(10) })
+      .when({ type: 'FailStep', runId, stepName: 'ingest', error: 'boom', source: 'content', now: at(10) })
       .then([failed('ingest', 1, 10), { type: 'RunFailed', data: { runId, stepName: 'ingest', error: { message: 'boom' }, failedAt: iso(10) } }]);
   });
 
   it('retries at once when attempts remain and backoffMs is 0', () => {
     spec
       .given(atReview.slice(0, 4))
-      .when({ type: 'FailStep', runId, stepName: 'extract', error: 'boom', source: 'api', now: at(15) })
-      .then([failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000)]);
+      .when({ type: 'FailStep', runId, stepName: 'extract', error: 'boom', source: 'knowledge', now: at(15) })
+      .then([failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000, 'doc-1')]);
   });
 
   it('schedules the retry after backoffMs when backoffMs > 0', () => {
@@ -153,8 +201,8 @@ describe('run decider: failures and the retry policy', () => {
 
   it('fails the run when the last attempt fails', () => {
     spec
-      .given([...atReview.slice(0, 4), failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000)])
-      .when({ type: 'FailStep', runId, stepName: 'extract', error: 'again', source: 'api', now: at(16) })
+      .given([...atReview.slice(0, 4), failed('extract', 1, 15), retried('extract', 2, 15), started('extract', 2, 15, 2000, 'doc-1')])
+      .when({ type: 'FailStep', runId, stepName: 'extract', error: 'again', source: 'knowledge', now: at(16) })
       .then([failed('extract', 2, 16, 'again'), { type: 'RunFailed', data: { runId, stepName: 'extract', error: { message: 'again' }, failedAt: iso(16) } }]);
   });
 
@@ -205,7 +253,7 @@ describe('run decider: manual retry and cancel', () => {
     // The fresh budget: attempt 2 (maxAttempts 1) may fail once more before the run fails again.
     spec
       .given([...failedRun, retried('ingest', 2, 50, 'MANUAL'), started('ingest', 2, 50, 1000)])
-      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'api', now: at(60) })
+      .when({ type: 'CompleteStep', runId, stepName: 'ingest', output: null, source: 'content', now: at(60) })
       .then([completed('ingest', 2, 60, null), started('extract', 1, 60, 2000)]);
   });
 

@@ -2,7 +2,7 @@
  * Events of the run aggregate (stream `run-<id>`). Times are ISO-8601 UTC strings; `attempt`
  * numbers start at 1 and only grow within a step.
  */
-import type { StepDefinition } from '../workflow/events.ts';
+import type { StepDefinition, StepKind } from '../workflow/events.ts';
 
 /** Why a step failed, as recorded in events and read models. */
 export interface StepError {
@@ -10,9 +10,9 @@ export interface StepError {
 }
 
 /**
- * Who reported a step's outcome. `api` = the GraphQL mutations (today: every step kind);
- * issue 3 adds the services whose integration events drive INGEST and EXTRACT steps
- * (e.g. `content`, `knowledge`), see `COMPLETION_SOURCES` in decide.ts.
+ * Who reported a step's outcome: `api` (the GraphQL mutations, EXTERNAL steps), `content`
+ * (INGEST steps, from content's integration events) or `knowledge` (EXTRACT steps). See
+ * `COMPLETION_SOURCES` in decide.ts.
  */
 export type StepOutcomeSource = string;
 
@@ -30,10 +30,26 @@ export interface RunStarted {
   };
 }
 
-/** An attempt of a step started; it times out at `deadline` (= startedAt + timeoutMs). */
+/**
+ * An attempt of a step started; it times out at `deadline` (= startedAt + timeoutMs). It also
+ * carries what the services that run the step need (issue 3: it is a public event, see
+ * publicEvents.ts): the step's `kind`, the run's `workflowId` and input (`runInput`), and for
+ * EXTRACT steps the `documentId` to extract from (see `documentIdFor` in decide.ts; absent when
+ * the run has none).
+ */
 export interface StepStarted {
   type: 'StepStarted';
-  data: { runId: string; stepName: string; attempt: number; startedAt: string; deadline: string };
+  data: {
+    runId: string;
+    workflowId: string;
+    stepName: string;
+    kind: StepKind;
+    attempt: number;
+    startedAt: string;
+    deadline: string;
+    runInput: unknown;
+    documentId?: string;
+  };
 }
 
 /** The running attempt of a step succeeded with `output`. */
