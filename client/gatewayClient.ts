@@ -1,9 +1,10 @@
 /**
- * The ONE way tests reach the gateway (DESIGN.md, "Auth"): every request a test sends goes
- * through {@link createGatewayClient}, which adds the caller's credentials in one place. When
- * the auth issue lands, `authHeaders` below is the only test code that changes.
+ * The ONE way flowgraph's own tools and tests reach the gateway (DESIGN.md, "Auth"): every
+ * request goes through {@link createGatewayClient}, which adds the caller's credentials in one
+ * place. When the auth issue lands, `authHeaders` below is the only client code that changes.
+ * Tests import it through `test/support/client.ts`; `npm run demo` uses it directly.
  */
-import type { Identity } from '../../gateway/auth.ts';
+import type { Identity } from '../gateway/auth.ts';
 
 /** A GraphQL error as the gateway returns it. */
 export interface GraphQLErrorResult {

@@ -88,7 +88,15 @@ export const SERVICES: readonly ServiceDefinition[] = [
       return (options) => startKnowledgeService(options);
     },
   },
-  { name: 'monitoring', envPrefix: 'MONITORING', defaultPort: 4004 },
+  {
+    name: 'monitoring',
+    envPrefix: 'MONITORING',
+    defaultPort: 4004,
+    load: async () => {
+      const { startMonitoringService } = await import('../subgraphs/monitoring/service.ts');
+      return (options) => startMonitoringService(options);
+    },
+  },
 ];
 
 /** The services that can run (their entry has a `load`). */

@@ -17,7 +17,12 @@ describe('parseStartConfig', () => {
       logLevel: 'info',
       supergraphPath: path.join(REPO_ROOT, 'supergraph.graphql'),
     });
-    expect(config.services.map((s) => [s.definition.name, s.port])).toEqual([['workflows', 4001]]);
+    expect(config.services.map((s) => [s.definition.name, s.port])).toEqual([
+      ['workflows', 4001],
+      ['content', 4002],
+      ['knowledge', 4003],
+      ['monitoring', 4004],
+    ]);
     expect(config.database.adminUrl).toBeUndefined();
     expect(config.database.services.workflows?.url).toBeUndefined();
     expect(config.database.embedded.port).toBe(54329);

@@ -97,7 +97,13 @@ export async function readStream(
 }
 
 /**
- * The safe bound of a whole-log read, computed in the same statement (hence the same
+ * Common table expressions defining `bound(xid xid8)`: the safe bound of a whole-log read.
+ * Exported for read models that keep the `(transaction_id, global_position)` of the events
+ * they were written from and page over them gap-safely (e.g. monitoring's event feed): the
+ * rows must be written in the appending transaction (inline projections) and the read must
+ * filter `transaction_id < (SELECT xid FROM bound)` in the same statement.
+ *
+ * It is computed in the same statement (hence the same
  * snapshot) as the read: the smallest of the snapshot's `xmax` and the xids of transactions
  * that were in progress at the snapshot and either hold the appenders lock now or have
  * finished since (their events are invisible to this snapshot). In-progress transactions that
@@ -105,7 +111,7 @@ export async function readStream(
  * An appender takes the lock before it has an xid (see `eventstore.append_to_stream`), so an
  * appender in progress at the snapshot always holds it when the lock table is read.
  */
-const BOUND_CTE = `
+export const LOG_BOUND_CTE = `
 snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
 locks AS MATERIALIZED (
   SELECT locktype, pid, database, classid, objid, objsubid, transactionid, mode, granted
@@ -152,7 +158,7 @@ export async function readAll(
     typeFilter = ' AND e.type = ANY ($4::text[])';
   }
   const { rows } = await db.query<EventRow & { bound: string | null }>(
-    `WITH ${BOUND_CTE},
+    `WITH ${LOG_BOUND_CTE},
      page AS (
        SELECT e.event_id, e.stream_id, e.stream_position, e.global_position, e.transaction_id::text AS transaction_id,
               e.type, e.schema_version, e.data, e.metadata, e.recorded_at

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayClient } from './support/client.ts';
-import { freePort, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freePort, freeServicePorts, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 describe('npm start with nothing configured (embedded PostgreSQL)', () => {
   let dataDir: string;
@@ -20,14 +20,13 @@ describe('npm start with nothing configured (embedded PostgreSQL)', () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-quickstart-'));
     // The embedded server runs as the `postgres` OS user when the tests run as root.
     await chmod(dataDir, 0o755);
-    const gatewayPort = await freePort();
-    gatewayBase = `http://127.0.0.1:${gatewayPort}`;
+    const ports = await freeServicePorts();
+    gatewayBase = ports.gatewayBase;
     env = {
       NODE_ENV: 'development',
       FLOWGRAPH_DATA_DIR: dataDir,
       FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()),
-      GATEWAY_PORT: String(gatewayPort),
-      WORKFLOWS_PORT: String(await freePort()),
+      ...ports.env,
     };
   });
 

@@ -45,7 +45,7 @@ describe('start:service', () => {
 
   it('serves the workflows subgraph through a gateway that runs alone, using the WORKFLOWS_URL override', async () => {
     const health = await (await fetch(`${gatewayBase}/health`)).json();
-    expect(health).toEqual({ status: 'ok', subgraphs: ['workflows'] });
+    expect(health).toEqual({ status: 'ok', subgraphs: ['content', 'knowledge', 'monitoring', 'workflows'] });
     const client = createGatewayClient(`${gatewayBase}/graphql`);
     const defined = await client.mustQuery<{ defineWorkflow: { id: string; revision: number } }>(
       /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id revision } }`,

@@ -12,9 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
-import { freePort, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const START_TIMEOUT_MS = 90_000;
 
@@ -25,7 +24,7 @@ const RUN_FIELDS = /* GraphQL */ `
 `;
 
 describe('npm start, driven over HTTP through the gateway', () => {
-  let database: TestDatabase;
+  let databases: { env: Record<string, string>; drop(): Promise<void> };
   let dataDir: string;
   let started: FlowgraphProcess;
   let client: GatewayClient;
@@ -33,20 +32,18 @@ describe('npm start, driven over HTTP through the gateway', () => {
   const correlationId = `e2e-${Date.now()}`;
 
   beforeAll(async () => {
-    database = await createTestDatabase('e2e_workflow');
+    databases = await freshServiceDatabases('e2e_workflow');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-e2e-'));
-    const gatewayPort = await freePort();
-    const workflowsPort = await freePort();
-    gatewayBase = `http://127.0.0.1:${gatewayPort}`;
+    const ports = await freeServicePorts();
+    gatewayBase = ports.gatewayBase;
     started = spawnFlowgraph('start.ts', [], {
       NODE_ENV: 'development',
       LOG_LEVEL: 'info',
       FLOWGRAPH_DATA_DIR: dataDir,
       FLOWGRAPH_ADMIN_DATABASE_URL: process.env.FLOWGRAPH_ADMIN_DATABASE_URL,
-      // A database of this test alone: start.ts migrates it instead of provisioning one.
-      WORKFLOWS_DATABASE_URL: database.url,
-      GATEWAY_PORT: String(gatewayPort),
-      WORKFLOWS_PORT: String(workflowsPort),
+      // Databases of this test alone: start.ts migrates them instead of provisioning shared ones.
+      ...databases.env,
+      ...ports.env,
     });
     await waitForHealth(gatewayBase, started, START_TIMEOUT_MS);
     client = createGatewayClient(`${gatewayBase}/graphql`, { headers: { 'x-correlation-id': correlationId } });
@@ -54,7 +51,7 @@ describe('npm start, driven over HTTP through the gateway', () => {
 
   afterAll(async () => {
     await started?.kill();
-    await database?.drop();
+    await databases?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -31,9 +31,9 @@ import {
 import { PrismaClient } from '../../prisma/content/generated/client.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_CORPUS_DIR } from './corpus/readCorpusFile.ts';
-import { contextFromHeaders, type ContentContext } from './graphql/context.ts';
+import { contextFromHeaders, type RequestContext } from '../../federation/requestContext.ts';
 import { createFormatError } from './graphql/formatError.ts';
-import { listenApollo } from './graphql/httpServer.ts';
+import { listenApollo } from '../../federation/httpServer.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { documentsProjection } from './projections/documentsProjection.ts';
 import { CONTENT_SOURCE, contentPublicEvents } from './publicEvents.ts';
@@ -100,7 +100,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
     typeDefs: parse(readFileSync(CONTENT_SCHEMA_PATH, 'utf8')),
     resolvers: createResolvers({ commands, readModel }),
   });
-  const apollo = new ApolloServer<ContentContext>({
+  const apollo = new ApolloServer<RequestContext>({
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,

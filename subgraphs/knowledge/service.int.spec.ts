@@ -11,7 +11,7 @@ import { createInProcessTransport } from '../../broker/in-process.ts';
 import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { createEventStore, type EventStore, type IntegrationEvent, type IntegrationTransport } from '../../eventstore/index.ts';
-import { eventually, mustGraphQL, postGraphQL, testLogger } from '../workflows/testing/graphqlClient.ts';
+import { eventually, mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 import { extractionStreamId } from './events.ts';
 import { startKnowledgeService, type KnowledgeService } from './service.ts';
 import { chunkText, readCorpusFile } from './testing/chunkText.ts';

@@ -29,7 +29,7 @@ import {
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
 import { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
-import { listenApollo } from '../workflows/graphql/httpServer.ts';
+import { listenApollo } from '../../federation/httpServer.ts';
 import { startContentConsumer } from './consumers/contentConsumer.ts';
 import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
 import { startExtractor, type Extractor } from './extraction/Extractor.ts';

@@ -24,7 +24,8 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 export const MAX_REASON_LENGTH = 2000;
 
 /** Who asked, recorded as event metadata (`actor`, `correlationId`, `causationId`, `traceparent`). */
-export type RequestMetadata = Pick<EventMetadata, 'actor' | 'correlationId' | 'causationId' | 'traceparent'>;
+export type { RequestMetadata } from '../../federation/requestContext.ts';
+import type { RequestMetadata } from '../../federation/requestContext.ts';
 
 /** A workflow definition as the API receives it. */
 export interface WorkflowDefinitionInput {

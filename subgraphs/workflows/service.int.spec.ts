@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { startWorkflowsService, type WorkflowsService } from './service.ts';
-import { mustGraphQL, postGraphQL, testLogger } from './testing/graphqlClient.ts';
+import { mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 
 const RUN_FIELDS = `id workflowId status input output error currentStep idempotencyKey version cancelReason
   steps { name kind status attempt output error deadline retryAt retryPolicy { maxAttempts backoffMs } }`;

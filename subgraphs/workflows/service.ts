@@ -31,9 +31,9 @@ import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
-import { contextFromHeaders, type WorkflowsContext } from './graphql/context.ts';
+import { contextFromHeaders, type RequestContext } from '../../federation/requestContext.ts';
 import { createFormatError } from './graphql/formatError.ts';
-import { listenApollo } from './graphql/httpServer.ts';
+import { listenApollo } from '../../federation/httpServer.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { runsProjection } from './projections/runsProjection.ts';
 import { workflowsProjection } from './projections/workflowsProjection.ts';
@@ -107,7 +107,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
     typeDefs: parse(readFileSync(WORKFLOWS_SCHEMA_PATH, 'utf8')),
     resolvers: createResolvers({ commands, readModel, store }),
   });
-  const apollo = new ApolloServer<WorkflowsContext>({
+  const apollo = new ApolloServer<RequestContext>({
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,

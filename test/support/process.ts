@@ -101,3 +101,29 @@ export async function waitForOutput(proc: FlowgraphProcess, text: string, timeou
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * Free ports for the gateway and every service of `config/services.ts`, as the environment of
+ * `bin/start.ts` (`GATEWAY_PORT`, `WORKFLOWS_PORT`, ...), so that concurrent suites (and a
+ * developer's own `npm start`) never collide on the default ports.
+ */
+export async function freeServicePorts(): Promise<{ env: Record<string, string>; gatewayBase: string }> {
+  const { SERVICES } = await import('../../config/services.ts');
+  const env: Record<string, string> = { GATEWAY_PORT: String(await freePort()) };
+  for (const service of SERVICES) env[`${service.envPrefix}_PORT`] = String(await freePort());
+  return { env, gatewayBase: `http://127.0.0.1:${env.GATEWAY_PORT}` };
+}
+
+/**
+ * One fresh test database per service of `config/services.ts`, as the environment of
+ * `bin/start.ts` (`WORKFLOWS_DATABASE_URL`, ...): start.ts migrates them instead of
+ * provisioning shared `flowgraph_<service>` databases. `drop()` drops them all.
+ */
+export async function freshServiceDatabases(label: string): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  const { SERVICES } = await import('../../config/services.ts');
+  const { createTestDatabase } = await import('../../db/testing.ts');
+  const databases = await Promise.all(SERVICES.map((service) => createTestDatabase(`${label}_${service.name}`)));
+  const env: Record<string, string> = {};
+  SERVICES.forEach((service, i) => (env[`${service.envPrefix}_DATABASE_URL`] = databases[i]!.url));
+  return { env, drop: async () => void (await Promise.all(databases.map((d) => d.drop()))) };
+}

@@ -7,7 +7,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import type { CommandHandlers } from '../commandHandlers.ts';
 import { NotFoundError } from '../errors.ts';
 import type { ChunkRow, DocumentRow, ReadModel } from '../readModel.ts';
-import type { ContentContext } from './context.ts';
+import type { RequestContext } from '../../../federation/requestContext.ts';
 import { DateTimeScalar } from './scalars.ts';
 
 /** What the resolvers need. */
@@ -17,7 +17,7 @@ export interface ResolverDeps {
 }
 
 /** Builds the resolver map for `buildSubgraphSchema`. */
-// `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as ContentContext.
+// `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as RequestContext.
 export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLResolverMap<any> {
   return {
     DateTime: DateTimeScalar,
@@ -28,7 +28,7 @@ export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLR
         readModel.searchChunks(args.query, args.first, args.documentId),
     },
     Mutation: {
-      async ingestDocument(_: unknown, args: { title: string; text?: string | null; corpusFile?: string | null }, ctx: ContentContext) {
+      async ingestDocument(_: unknown, args: { title: string; text?: string | null; corpusFile?: string | null }, ctx: RequestContext) {
         const id = await commands.ingestDocument(args, ctx.meta);
         const document = await readModel.document(id);
         if (!document) throw new NotFoundError(`Document ${id} does not exist`, { documentId: id });

@@ -13,7 +13,7 @@ import { runsProjection } from '../projections/runsProjection.ts';
 import { workflowsProjection } from '../projections/workflowsProjection.ts';
 import { runStreamId } from '../run/events.ts';
 import { startWorkflowsService } from '../service.ts';
-import { eventually, mustGraphQL, testLogger } from '../testing/graphqlClient.ts';
+import { eventually, mustGraphQL, testLogger } from '../../../federation/testing/graphqlClient.ts';
 import { DEADLINE_SCANNER_ACTOR, startDeadlineScanner } from './DeadlineScanner.ts';
 
 let db: TestDatabase;

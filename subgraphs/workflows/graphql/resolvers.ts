@@ -11,8 +11,8 @@ import type { ReadModel, RunFilter, RunRow, WorkflowRow } from '../readModel.ts'
 import { API_SOURCE } from '../run/decide.ts';
 import { runStreamId } from '../run/events.ts';
 import type { StepDefinition, StepKind } from '../workflow/events.ts';
-import type { WorkflowsContext } from './context.ts';
-import { DateTimeScalar, JSONScalar } from './scalars.ts';
+import type { RequestContext } from '../../../federation/requestContext.ts';
+import { DateTimeScalar, JSONScalar } from '../../../federation/scalars.ts';
 
 /** What the resolvers need. */
 export interface ResolverDeps {
@@ -46,7 +46,7 @@ type StepColumns = { maxAttempts: number; backoffMs: number };
 const retryPolicy = (row: StepColumns) => ({ maxAttempts: row.maxAttempts, backoffMs: row.backoffMs });
 
 /** Builds the resolver map for `buildSubgraphSchema`. */
-// `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as WorkflowsContext.
+// `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as RequestContext.
 export function createResolvers({ commands, readModel, store }: ResolverDeps): GraphQLResolverMap<any> {
   async function mustRun(id: string): Promise<RunRow> {
     const run = await readModel.run(id);
@@ -79,28 +79,28 @@ export function createResolvers({ commands, readModel, store }: ResolverDeps): G
       },
     },
     Mutation: {
-      async defineWorkflow(_: unknown, args: { input: DefinitionInput }, ctx: WorkflowsContext) {
+      async defineWorkflow(_: unknown, args: { input: DefinitionInput }, ctx: RequestContext) {
         const id = await commands.defineWorkflow({ id: args.input.id, name: args.input.name, steps: toSteps(args.input.steps) }, ctx.meta);
         return mustWorkflow(id);
       },
-      async reviseWorkflow(_: unknown, args: { id: string; input: DefinitionInput }, ctx: WorkflowsContext) {
+      async reviseWorkflow(_: unknown, args: { id: string; input: DefinitionInput }, ctx: RequestContext) {
         const id = await commands.reviseWorkflow(args.id, { name: args.input.name, steps: toSteps(args.input.steps) }, ctx.meta);
         return mustWorkflow(id);
       },
-      async startRun(_: unknown, args: { workflowId: string; input?: unknown; idempotencyKey?: string | null }, ctx: WorkflowsContext) {
+      async startRun(_: unknown, args: { workflowId: string; input?: unknown; idempotencyKey?: string | null }, ctx: RequestContext) {
         const id = await commands.startRun(args.workflowId, args.input ?? {}, args.idempotencyKey ?? null, ctx.meta);
         return mustRun(id);
       },
-      async completeStep(_: unknown, args: { runId: string; stepName: string; output?: unknown }, ctx: WorkflowsContext) {
+      async completeStep(_: unknown, args: { runId: string; stepName: string; output?: unknown }, ctx: RequestContext) {
         return mustRun(await commands.completeStep(args.runId, args.stepName, args.output ?? null, API_SOURCE, ctx.meta));
       },
-      async failStep(_: unknown, args: { runId: string; stepName: string; error: string }, ctx: WorkflowsContext) {
+      async failStep(_: unknown, args: { runId: string; stepName: string; error: string }, ctx: RequestContext) {
         return mustRun(await commands.failStep(args.runId, args.stepName, args.error, API_SOURCE, ctx.meta));
       },
-      async retryStep(_: unknown, args: { runId: string; stepName: string }, ctx: WorkflowsContext) {
+      async retryStep(_: unknown, args: { runId: string; stepName: string }, ctx: RequestContext) {
         return mustRun(await commands.retryStep(args.runId, args.stepName, ctx.meta));
       },
-      async cancelRun(_: unknown, args: { runId: string; reason?: string | null }, ctx: WorkflowsContext) {
+      async cancelRun(_: unknown, args: { runId: string; reason?: string | null }, ctx: RequestContext) {
         return mustRun(await commands.cancelRun(args.runId, args.reason ?? null, ctx.meta));
       },
     },

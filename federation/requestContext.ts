@@ -1,9 +1,12 @@
 /**
- * Per-request context: who asks (the identity the gateway verified, DESIGN.md "Auth") and the
- * ids every appended event's metadata carries.
+ * Per-request context of every subgraph: who asks (the identity the gateway verified,
+ * DESIGN.md "Auth") and the ids every appended event's metadata carries.
  */
 import { randomUUID } from 'node:crypto';
-import type { RequestMetadata } from '../commandHandlers.ts';
+import type { EventMetadata } from '../eventstore/index.ts';
+
+/** Metadata a request gives the events it appends. */
+export type RequestMetadata = Pick<EventMetadata, 'actor' | 'correlationId' | 'causationId' | 'traceparent'>;
 
 /** Header carrying the identity the gateway verified. */
 export const ACTOR_HEADER = 'x-flowgraph-actor';
@@ -15,7 +18,7 @@ export const TRACEPARENT_HEADER = 'traceparent';
 export const DEFAULT_ACTOR = 'operator';
 
 /** What resolvers receive. */
-export interface WorkflowsContext {
+export interface RequestContext {
   /** Metadata for events appended by this request: `causationId` is a fresh id of the request, `traceparent` the client's when sent. */
   meta: RequestMetadata & { actor: string; correlationId: string; causationId: string };
 }
@@ -27,7 +30,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
  * Builds the context from request headers (lower-case names). A missing or malformed actor
  * becomes `operator`; a missing or malformed correlation id a new UUID.
  */
-export function contextFromHeaders(header: (name: string) => string | undefined): WorkflowsContext {
+export function contextFromHeaders(header: (name: string) => string | undefined): RequestContext {
   const actor = header(ACTOR_HEADER)?.trim();
   const correlationId = header(CORRELATION_HEADER)?.trim();
   const traceparent = header(TRACEPARENT_HEADER)?.trim();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contextFromHeaders } from './context.ts';
+import { contextFromHeaders } from './requestContext.ts';
 
 const headers = (h: Record<string, string>) => (name: string) => h[name];
 

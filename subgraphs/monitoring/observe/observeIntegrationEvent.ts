@@ -1,0 +1,84 @@
+/**
+ * The integration consumer's handler: records one integration event of another service as an
+ * `IntegrationEventObserved` event in monitoring's store, with the inbox row `(source,
+ * event_id)` in the same transaction (`handleOnce`), so a redelivery has no second effect. The
+ * inline projection writes the read models in that transaction too.
+ */
+import { z } from 'zod';
+import { handleOnce, type EventStore, type IntegrationEvent, type Logger } from '../../../eventstore/index.ts';
+import {
+  INTEGRATION_EVENT_OBSERVED,
+  MONITORING_ACTOR,
+  observationEventId,
+  observationStreamId,
+  type IntegrationEventObservedData,
+} from './events.ts';
+import { summarizePayload } from './summarizePayload.ts';
+
+const optionalText = z.string().min(1).max(1000).optional().catch(undefined);
+
+/** What monitoring needs of an incoming event; anything else in it is ignored. */
+const incomingSchema = z.object({
+  eventId: z.string().min(1).max(200),
+  source: z.string().min(1).max(100),
+  type: z.string().min(1).max(200),
+  schemaVersion: z.number().int().min(1),
+  streamId: z.string().min(1).max(500),
+  streamPosition: z.number().int().min(0),
+  occurredAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date'),
+  metadata: z.object({ correlationId: optionalText, causationId: optionalText, actor: optionalText }).catch({}),
+  data: z.unknown(),
+});
+
+/** Result of one observation. */
+export type ObservationOutcome = 'observed' | 'duplicate' | 'rejected';
+
+/**
+ * Records `event`. Resolving acknowledges it; throwing (database down...) makes the transport
+ * redeliver it.
+ * - `observed`: stored with its inbox row (and read models) in one transaction;
+ * - `duplicate`: the inbox already had `(source, eventId)`, nothing written;
+ * - `rejected`: malformed (no event id, bad date...): logged as an error and acknowledged,
+ *   since redelivering it would fail forever; nothing written.
+ */
+export async function observeIntegrationEvent(store: EventStore, event: IntegrationEvent, logger: Logger): Promise<ObservationOutcome> {
+  const parsed = incomingSchema.safeParse(event);
+  if (!parsed.success) {
+    logger.error(
+      { source: (event as Partial<IntegrationEvent>)?.source, eventId: (event as Partial<IntegrationEvent>)?.eventId, issues: parsed.error.issues },
+      'monitoring: malformed integration event dropped',
+    );
+    return 'rejected';
+  }
+  const incoming = parsed.data;
+  const runId = (incoming.data as { runId?: unknown } | null)?.runId;
+  const observed: IntegrationEventObservedData = {
+    source: incoming.source,
+    eventId: incoming.eventId,
+    type: incoming.type,
+    schemaVersion: incoming.schemaVersion,
+    streamId: incoming.streamId,
+    streamPosition: incoming.streamPosition,
+    correlationId: incoming.metadata.correlationId ?? null,
+    causationId: incoming.metadata.causationId ?? null,
+    actor: incoming.metadata.actor ?? null,
+    runId: typeof runId === 'string' && runId.length > 0 && runId.length <= 200 ? runId : null,
+    occurredAt: new Date(incoming.occurredAt).toISOString(),
+    summary: summarizePayload(incoming.data),
+  };
+  const outcome = await handleOnce(store, incoming, (tx) =>
+    tx.appendToStream(observationStreamId(observed.source, observed.correlationId), [
+      {
+        eventId: observationEventId(observed.source, observed.eventId),
+        type: INTEGRATION_EVENT_OBSERVED,
+        data: observed,
+        metadata: {
+          ...(observed.correlationId !== null ? { correlationId: observed.correlationId } : {}),
+          causationId: observed.eventId,
+          actor: MONITORING_ACTOR,
+        },
+      },
+    ]),
+  );
+  return outcome.handled ? 'observed' : 'duplicate';
+}

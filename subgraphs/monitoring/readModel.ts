@@ -1,0 +1,318 @@
+/**
+ * The read side of monitoring: traces, run timelines, the event feed and the counters, from
+ * `observed_events` and `event_counters` (prisma/monitoring/schema.prisma). Simple lookups go
+ * through Prisma Client; the feed (gap-safe bound) and timelines (recursive causation) are SQL
+ * on the same pool.
+ */
+import type pg from 'pg';
+import { decodeCursor, encodeCursor, LOG_BOUND_CTE, type LogPosition } from '../../eventstore/index.ts';
+import type { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
+import { BadUserInputError } from './errors.ts';
+import type { Json } from './observe/summarizePayload.ts';
+import { orderCausally, type CausalEntry } from './trace/orderCausally.ts';
+
+/** Default and largest `first` of `eventFeed`. */
+export const FEED_DEFAULT_PAGE_SIZE = 50;
+export const FEED_MAX_PAGE_SIZE = 500;
+/** Default and largest number of entries returned by a trace or a timeline. */
+export const TRACE_DEFAULT_ENTRIES = 1000;
+export const TRACE_MAX_ENTRIES = 10_000;
+/** Most events of one correlation id loaded to order a trace (the earliest observed ones). */
+export const TRACE_MAX_LOADED = 20_000;
+/** Longest filter value (source, type, correlation id), in characters. */
+export const MAX_FILTER_CHARS = 500;
+
+/** An observed event as served. */
+export interface ObservedEventView {
+  source: string;
+  eventId: string;
+  type: string;
+  schemaVersion: number;
+  streamId: string;
+  streamPosition: number;
+  correlationId: string | null;
+  causationId: string | null;
+  actor: string | null;
+  runId: string | null;
+  occurredAt: Date;
+  observedAt: Date;
+  summary: Json;
+  /** Position of its observation in monitoring's log (feed order and cursor). */
+  position: LogPosition;
+  /** `position.globalPosition` as a bigint (tie-breaker of the causal order). */
+  seq: bigint;
+}
+
+/** A trace: every observed event of one correlation id, in causal order. */
+export interface TraceView {
+  correlationId: string;
+  /** Events observed with this correlation id (all of them, even past `entries`). */
+  eventCount: number;
+  startedAt: Date;
+  endedAt: Date;
+  /** `endedAt − startedAt`, ms. */
+  durationMs: number;
+  /** Services that published events of the trace, sorted. */
+  sources: string[];
+  /** The first `first` entries in causal order. */
+  entries: CausalEntry<ObservedEventView>[];
+  /** True when `entries` does not hold every event (the `first` limit, or more than TRACE_MAX_LOADED events). */
+  truncated: boolean;
+}
+
+/** An event of a run's timeline. */
+export interface TimelineEntryView {
+  event: ObservedEventView;
+  /** `occurredAt − occurredAt of the timeline's first event`, ms. */
+  sinceRunStartMs: number;
+  /** `occurredAt − occurredAt of the previous entry`, ms; null for the first. */
+  sincePreviousMs: number | null;
+  /** `occurredAt − occurredAt of its cause`, ms, when the cause was observed; else null. */
+  durationSinceCauseMs: number | null;
+}
+
+/** Filter of the event feed; absent or null fields do not filter. */
+export interface FeedFilter {
+  source?: string | null;
+  type?: string | null;
+  correlationId?: string | null;
+}
+
+/** A Relay page of the feed, oldest observation first. */
+export interface FeedPage {
+  edges: { cursor: string; node: ObservedEventView }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/** Counters of one event type of one service. */
+export interface TypeCounterView {
+  source: string;
+  type: string;
+  count: number;
+  firstOccurredAt: Date;
+  lastOccurredAt: Date;
+  lastObservedAt: Date;
+}
+
+/** Counters of one service. */
+export interface ServiceCounterView {
+  source: string;
+  count: number;
+  lastOccurredAt: Date;
+  types: TypeCounterView[];
+}
+
+/** Every counter. */
+export interface CountersView {
+  total: number;
+  services: ServiceCounterView[];
+  types: TypeCounterView[];
+}
+
+/** Queries of the monitoring read models. */
+export interface ReadModel {
+  /**
+   * The trace of `correlationId`, or null when no event carries it.
+   * @param first entries returned, 1..10000, default 1000
+   * @throws BadUserInputError `first` out of range or an over-long id
+   */
+  trace(correlationId: string, first?: number | null): Promise<TraceView | null>;
+  /**
+   * The timeline of a run: events whose payload names `runId`, and every event they caused,
+   * transitively (e.g. content's chunk events under the INGEST step), by `occurredAt` then
+   * observation order. `[]` for an unknown run.
+   * @param first entries returned, 1..10000, default 1000
+   * @throws BadUserInputError `first` out of range
+   */
+  runTimeline(runId: string, first?: number | null): Promise<TimelineEntryView[]>;
+  /**
+   * A page of observed events in observation order (monitoring's log order), never past an
+   * observation still being committed, so paging with `endCursor` misses nothing and repeats nothing.
+   * @param first 0..500, default 50
+   * @param after an `endCursor` of a previous page
+   * @throws BadUserInputError `first` out of range, a filter value over 500 characters, or a cursor this server did not make (`details.field = 'after'`)
+   */
+  eventFeed(filter: FeedFilter, first?: number | null, after?: string | null): Promise<FeedPage>;
+  /** Counters per (source, type), per source, and the total; optionally of one source only. */
+  counters(source?: string | null): Promise<CountersView>;
+}
+
+interface ObservedRow {
+  source: string;
+  event_id: string;
+  type: string;
+  schema_version: number;
+  stream_id: string;
+  stream_position: number;
+  correlation_id: string | null;
+  causation_id: string | null;
+  actor: string | null;
+  run_id: string | null;
+  occurred_at: Date;
+  observed_at: Date;
+  summary: Json;
+  log_transaction_id: string;
+  log_position: string;
+}
+
+const COLUMNS = `o.source, o.event_id, o.type, o.schema_version, o.stream_id, o.stream_position, o.correlation_id, o.causation_id,
+  o.actor, o.run_id, o.occurred_at, o.observed_at, o.summary, o.log_transaction_id::text AS log_transaction_id, o.log_position::text AS log_position`;
+
+function toView(row: ObservedRow): ObservedEventView {
+  return {
+    source: row.source,
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    streamId: row.stream_id,
+    streamPosition: row.stream_position,
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    actor: row.actor,
+    runId: row.run_id,
+    occurredAt: row.occurred_at,
+    observedAt: row.observed_at,
+    summary: row.summary,
+    position: { transactionId: row.log_transaction_id, globalPosition: row.log_position },
+    seq: BigInt(row.log_position),
+  };
+}
+
+/** Creates the read model on the monitoring pool and its Prisma client (the caller owns both). */
+export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel {
+  return {
+    async trace(correlationId, first) {
+      const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
+      checkedText(correlationId, 'correlationId');
+      const { rows } = await pool.query<ObservedRow>(
+        `SELECT ${COLUMNS} FROM observed_events o WHERE o.correlation_id = $1
+          ORDER BY o.log_transaction_id, o.log_position LIMIT $2`,
+        [correlationId, TRACE_MAX_LOADED],
+      );
+      if (rows.length === 0) return null;
+      const total = rows.length < TRACE_MAX_LOADED ? rows.length : await prisma.observedEvent.count({ where: { correlationId } });
+      const events = rows.map(toView);
+      const ordered = orderCausally(events);
+      const times = events.map((e) => e.occurredAt.getTime());
+      const startedAt = new Date(times.reduce((a, b) => Math.min(a, b)));
+      const endedAt = new Date(times.reduce((a, b) => Math.max(a, b)));
+      return {
+        correlationId,
+        eventCount: total,
+        startedAt,
+        endedAt,
+        durationMs: endedAt.getTime() - startedAt.getTime(),
+        sources: [...new Set(events.map((e) => e.source))].sort(),
+        entries: ordered.slice(0, limit),
+        truncated: total > limit,
+      };
+    },
+
+    async runTimeline(runId, first) {
+      const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
+      checkedText(runId, 'runId');
+      const { rows } = await pool.query<ObservedRow & { cause_occurred_at: Date | null }>(
+        `WITH RECURSIVE in_run AS (
+           SELECT source, event_id FROM observed_events WHERE run_id = $1
+           UNION
+           SELECT o.source, o.event_id FROM observed_events o JOIN in_run r ON o.causation_id = r.event_id
+            WHERE o.run_id IS NULL OR o.run_id = $1
+         )
+         SELECT ${COLUMNS},
+                (SELECT c.occurred_at FROM observed_events c WHERE c.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
+           FROM observed_events o JOIN in_run USING (source, event_id)
+          ORDER BY o.occurred_at, o.log_transaction_id, o.log_position
+          LIMIT $2`,
+        [runId, limit],
+      );
+      const start = rows[0]?.occurred_at.getTime() ?? 0;
+      return rows.map((row, i) => ({
+        event: toView(row),
+        sinceRunStartMs: row.occurred_at.getTime() - start,
+        sincePreviousMs: i === 0 ? null : row.occurred_at.getTime() - rows[i - 1]!.occurred_at.getTime(),
+        durationSinceCauseMs: row.cause_occurred_at ? row.occurred_at.getTime() - row.cause_occurred_at.getTime() : null,
+      }));
+    },
+
+    async eventFeed(filter, first, after) {
+      const take = checkedCount(first, FEED_DEFAULT_PAGE_SIZE, 0, FEED_MAX_PAGE_SIZE, 'first');
+      const source = filter.source ?? null;
+      const type = filter.type ?? null;
+      const correlationId = filter.correlationId ?? null;
+      for (const [field, value] of [['filter.source', source], ['filter.type', type], ['filter.correlationId', correlationId]] as const) {
+        if (value !== null) checkedText(value, field);
+      }
+      const from = after === null || after === undefined ? { transactionId: '0', globalPosition: '0' } : decodeAfter(after);
+      const { rows } = await pool.query<ObservedRow>(
+        // Gap-safe (the event store's rule): observations are written by an inline projection,
+        // so rows of a transaction still appending sit at or above the bound.
+        `WITH ${LOG_BOUND_CTE}
+         SELECT ${COLUMNS} FROM observed_events o
+          WHERE (o.log_transaction_id, o.log_position) > ($1::bigint, $2::bigint)
+            AND o.log_transaction_id < (SELECT xid::text::bigint FROM bound)
+            AND ($3::text IS NULL OR o.source = $3)
+            AND ($4::text IS NULL OR o.type = $4)
+            AND ($5::text IS NULL OR o.correlation_id = $5)
+          ORDER BY o.log_transaction_id, o.log_position
+          LIMIT $6`,
+        [from.transactionId, from.globalPosition, source, type, correlationId, take + 1],
+      );
+      const page = rows.slice(0, take).map(toView);
+      const edges = page.map((node) => ({ cursor: encodeCursor(node.position), node }));
+      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? (after ?? null) } };
+    },
+
+    async counters(source) {
+      if (source !== null && source !== undefined) checkedText(source, 'source');
+      const rows = await prisma.eventCounter.findMany({
+        where: source ? { source } : {},
+        orderBy: [{ source: 'asc' }, { type: 'asc' }],
+      });
+      const types: TypeCounterView[] = rows.map((r) => ({
+        source: r.source,
+        type: r.type,
+        count: Number(r.count),
+        firstOccurredAt: r.firstOccurredAt,
+        lastOccurredAt: r.lastOccurredAt,
+        lastObservedAt: r.lastObservedAt,
+      }));
+      const bySource = new Map<string, ServiceCounterView>();
+      for (const t of types) {
+        const s = bySource.get(t.source);
+        if (!s) bySource.set(t.source, { source: t.source, count: t.count, lastOccurredAt: t.lastOccurredAt, types: [t] });
+        else {
+          s.count += t.count;
+          if (t.lastOccurredAt > s.lastOccurredAt) s.lastOccurredAt = t.lastOccurredAt;
+          s.types.push(t);
+        }
+      }
+      const services = [...bySource.values()];
+      return { total: services.reduce((n, s) => n + s.count, 0), services, types };
+    },
+  };
+}
+
+function decodeAfter(after: string): LogPosition {
+  try {
+    const position = decodeCursor(after);
+    // Positions are stored as bigint: a larger transaction id cannot come from this server.
+    if (BigInt(position.transactionId) > 9223372036854775807n) throw new Error('transaction id out of range');
+    return position;
+  } catch {
+    throw new BadUserInputError('Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
+  }
+}
+
+function checkedCount(value: number | null | undefined, fallback: number, min: number, max: number, field: string): number {
+  if (value === null || value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new BadUserInputError(`${field} must be an integer in ${min}..${max}, got ${value}`, { field });
+  }
+  return value;
+}
+
+function checkedText(value: string, field: string): void {
+  if (value.length === 0 || value.length > MAX_FILTER_CHARS) {
+    throw new BadUserInputError(`${field} must have 1..${MAX_FILTER_CHARS} characters`, { field });
+  }
+}
