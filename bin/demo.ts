@@ -94,6 +94,6 @@ for (const f of failures) console.log(`${f.file}: FAILED — ${f.error}`);
 const traced = results.find((r) => r.status === 'COMPLETED') ?? results[0];
 if (traced) {
   console.log(`trace of ${traced.corpusFile} (correlation id ${traced.correlationId}):`);
-  console.log(formatTrace(await fetchTrace(client, traced.correlationId), { maxRepeats: 3 }));
+  console.log(formatTrace(await fetchTrace(client, traced.correlationId, 10_000), { maxRepeats: 3 }));
 }
 process.exitCode = failures.length > 0 ? 1 : 0;

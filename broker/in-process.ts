@@ -41,14 +41,22 @@ export function createInProcessTransport(options: InProcessTransportOptions = {}
     async publish(events: readonly IntegrationEvent[]) {
       await opened;
       if (closed) throw new Error('in-process transport is closed');
-      for (const event of events) {
-        for (const consumer of consumers) {
-          if (consumer.source !== event.source) continue;
-          if (consumer.types && !consumer.types.includes(event.type)) continue;
-          // A failing consumer fails the publish: the relay rolls back and retries the batch.
-          await consumer.handler(structuredClone(event));
-        }
-      }
+      // Consumers run side by side, each one in order over its own events (a slow consumer
+      // delays the publish, not the others' handling). Any failure fails the publish: the
+      // relay rolls back and republishes the batch, and the inboxes absorb what was handled.
+      const results = await Promise.allSettled(
+        [...consumers].map(async (consumer) => {
+          const mine = events.filter((e) => e.source === consumer.source && (!consumer.types || consumer.types.includes(e.type)));
+          if (consumer.handleBatch) {
+            const size = consumer.maxBatch ?? 200;
+            for (let i = 0; i < mine.length; i += size) await consumer.handleBatch(structuredClone(mine.slice(i, i + size)));
+          } else {
+            for (const event of mine) await consumer.handler(structuredClone(event));
+          }
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     async consume(consumerOptions: IntegrationConsumerOptions): Promise<IntegrationConsumer> {
       if (closed) throw new Error('in-process transport is closed');

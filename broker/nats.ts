@@ -134,28 +134,39 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           try {
             const c = await js.consumers.get(stream, durable);
             messages = await c.consume({ max_messages: 100 });
-            for await (const message of messages) {
-              const event = message.json<IntegrationEvent>();
-              if (types && !types.has(event.type)) {
-                message.ack();
-                continue;
+            // Messages arrive in order; those already buffered are handled together when the
+            // consumer has a batch handler (one transaction), else one by one.
+            const iterator = messages[Symbol.asyncIterator]();
+            const maxBatch = consumer.handleBatch ? consumer.maxBatch ?? 200 : 1;
+            for (;;) {
+              const first = await iterator.next();
+              if (first.done) break;
+              const batch = [first.value];
+              while (batch.length < maxBatch && messages.getPending() > 0) {
+                const next = await iterator.next();
+                if (next.done) break;
+                batch.push(next.value);
               }
+              const relevant = batch.map((m) => m.json<IntegrationEvent>()).filter((e) => !types || types.has(e.type));
               let delay = 100;
               // Retry in place so that later messages never overtake a failing one.
               for (;;) {
                 try {
-                  await consumer.handler(event);
+                  if (relevant.length > 0) {
+                    if (consumer.handleBatch) await consumer.handleBatch(relevant);
+                    else await consumer.handler(relevant[0]!);
+                  }
                   break;
                 } catch (error) {
                   if (stopping) return;
-                  logger.error({ err: error, consumer: durable, eventId: event.eventId }, 'nats: handler failed; retrying');
-                  message.working();
+                  logger.error({ err: error, consumer: durable, eventIds: relevant.map((e) => e.eventId).slice(0, 5) }, 'nats: handler failed; retrying');
+                  for (const m of batch) m.working();
                   await new Promise((r) => setTimeout(r, delay));
                   delay = Math.min(delay * 2, 5000);
                 }
               }
-              // If this ack is lost the broker redelivers; the inbox absorbs it.
-              await message.ackAck().catch(() => message.ack());
+              // If an ack is lost the broker redelivers; the inbox absorbs it.
+              for (const m of batch) m.ack();
               if (stopping) break;
             }
           } catch (error) {

@@ -19,6 +19,7 @@ export const EventStoreErrorCode = {
   SubscriptionClosed: 'SUBSCRIPTION_CLOSED',
   TransactionConflict: 'TRANSACTION_CONFLICT',
   AppendOutsideTransactionStart: 'APPEND_NOT_FIRST_WRITE',
+  DuplicateDelivery: 'DUPLICATE_DELIVERY',
 } as const;
 export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
 

@@ -21,6 +21,6 @@ export { encodeCursor, decodeCursor, compareLogPositions, LOG_START } from './cu
 export { type Subscription, type SubscriptionOptions, type SubscriptionHandlerContext } from './subscribe.ts';
 export { startProjection, rebuildProjection, type RebuildOptions } from './project.ts';
 export { startRelay, type RelayOptions } from './relay.ts';
-export { handleOnce, type InboxOutcome } from './inbox.ts';
+export { handleOnce, handleBatchOnce, DuplicateDeliveryError, type InboxOutcome } from './inbox.ts';
 export * from './integration.ts';
 export { handleCommand, type Decider, type HandleCommandOptions, type HandleCommandResult } from './command.ts';

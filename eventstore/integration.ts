@@ -72,6 +72,14 @@ export interface IntegrationConsumerOptions {
    * the inbox row: see `handleOnce`); throwing makes the transport redeliver it later.
    */
   handler(event: IntegrationEvent): Promise<void>;
+  /**
+   * Optional batch form: when given, transports pass every event they have at hand (in order,
+   * up to `maxBatch`) in one call, so that a consumer can commit them in one transaction (see
+   * `handleBatchOnce`). Resolving acknowledges all; throwing redelivers all.
+   */
+  handleBatch?(events: IntegrationEvent[]): Promise<void>;
+  /** Most events per `handleBatch` call. @default 200 */
+  maxBatch?: number;
 }
 
 /** A running consumer. */

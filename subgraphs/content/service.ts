@@ -101,6 +101,8 @@ export async function startContentService(options: ContentServiceOptions): Promi
     resolvers: createResolvers({ commands, readModel }),
   });
   const apollo = new ApolloServer<RequestContext>({
+    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
+    stopOnTerminationSignals: false,
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,

@@ -89,6 +89,8 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
 
   const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(KNOWLEDGE_SCHEMA_PATH, 'utf8')), resolvers: createResolvers(readModel) });
   const apollo = new ApolloServer({
+    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
+    stopOnTerminationSignals: false,
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,

@@ -22,7 +22,7 @@ import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
 import { listenApollo } from '../../federation/httpServer.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
-import { observeIntegrationEvent } from './observe/observeIntegrationEvent.ts';
+import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
 import { observedEventsProjection } from './projections/observedEventsProjection.ts';
 import { createReadModel } from './readModel.ts';
 
@@ -80,6 +80,8 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
 
   const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(MONITORING_SCHEMA_PATH, 'utf8')), resolvers: createResolvers(readModel) });
   const apollo = new ApolloServer({
+    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
+    stopOnTerminationSignals: false,
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,
@@ -115,6 +117,9 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
           // No `types`: every public event of the source is observed.
           handler: async (event) => {
             await observeIntegrationEvent(store, event, logger);
+          },
+          handleBatch: async (events) => {
+            await observeIntegrationEvents(store, events, logger);
           },
         }),
       );
