@@ -38,58 +38,39 @@ export async function fetchTrace(client: GatewayClient, correlationId: string, f
 
 /**
  * Formats a trace as an indented tree, one line per event: `+<ms since start>  <source>.<Type>
- * (<ms after its cause>)`. When one cause has more than `maxRepeats` direct effects (a book's
- * hundreds of DocumentChunked, an extraction's EntityMentioned and RelationObserved), the
- * first `maxRepeats` are shown and the rest of them, with everything they caused, is folded
- * into one line counting events per type.
+ * (<ms after its cause>)`. When one cause has more than `maxRepeats` consecutive effects that
+ * caused nothing further (a book's hundreds of DocumentChunked, an extraction's
+ * EntityMentioned and RelationObserved), the first `maxRepeats` are shown and the rest folded
+ * into one line counting them per type. Effects that caused more are always shown.
  */
 export function formatTrace(trace: TraceView | null, options: { maxRepeats?: number } = {}): string {
   if (!trace) return '  (monitoring has not observed this correlation id)';
-  // Types that several siblings share are folded, other effects stay visible.
   const maxRepeats = options.maxRepeats ?? 3;
   const lines = [
     `  ${trace.eventCount} events from ${trace.sources.join(', ')} over ${(trace.durationMs / 1000).toFixed(2)} s${trace.truncated ? ' (truncated)' : ''}`,
   ];
   const events = trace.events;
+  const isLeaf = (k: number) => k + 1 >= events.length || events[k + 1]!.depth <= events[k]!.depth;
   let i = 0;
   while (i < events.length) {
     const line = events[i]!;
-    // The segment of `line` and its later siblings of the same type and cause, with all their
-    // descendants.
-    let end = i + 1;
-    let siblings = 1;
-    while (end < events.length) {
-      const next = events[end]!;
-      if (next.depth > line.depth) end++;
-      else if (next.depth === line.depth && next.causeEventId === line.causeEventId && next.event.type === line.event.type && line.causeEventId !== null) {
-        siblings++;
-        end++;
-      } else break;
-    }
-    // Trailing descendants belong to the last sibling only if it is folded; keep them visible
-    // when they are effects of a sibling shown in full (handled below by `k`).
-    if (siblings <= maxRepeats) {
-      lines.push(formatLine(line));
-      i++;
+    // A run of effects of one cause that caused nothing themselves (chunks, mentions...).
+    let j = i;
+    while (j < events.length && events[j]!.depth === line.depth && events[j]!.causeEventId === line.causeEventId && line.causeEventId !== null && isLeaf(j)) j++;
+    if (j - i > maxRepeats) {
+      for (let k = i; k < i + maxRepeats; k++) lines.push(formatLine(events[k]!));
+      const counts = new Map<string, number>();
+      for (const folded of events.slice(i + maxRepeats, j)) {
+        const name = `${folded.event.source}.${folded.event.type}`;
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      }
+      const summary = [...counts].map(([name, n]) => `${n} ${name}`).join(', ');
+      lines.push(`${' '.repeat(11)}  ${'  '.repeat(line.depth)}… ${summary} more (until +${events[j - 1]!.sinceTraceStartMs.toFixed(0)} ms)`);
+      i = j;
       continue;
     }
-    // Show the first siblings (with their own effects), fold the rest of the segment.
-    let shown = 0;
-    let k = i;
-    while (k < end && (shown < maxRepeats || events[k]!.depth > line.depth)) {
-      if (events[k]!.depth === line.depth) shown++;
-      lines.push(formatLine(events[k]!));
-      k++;
-    }
-    const counts = new Map<string, number>();
-    for (const folded of events.slice(k, end)) {
-      const name = `${folded.event.source}.${folded.event.type}`;
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-    }
-    const last = events[end - 1]!;
-    const summary = [...counts].map(([name, n]) => `${n} ${name}`).join(', ');
-    lines.push(`${' '.repeat(11)}  ${'  '.repeat(line.depth)}… ${summary} (until +${last.sinceTraceStartMs.toFixed(0)} ms)`);
-    i = end;
+    lines.push(formatLine(line));
+    i++;
   }
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@
  * extractor that the document may be complete.
  */
 import type { EventStore, IntegrationConsumer, IntegrationTransport, Logger } from '../../../eventstore/index.ts';
-import { handleOnce } from '../../../eventstore/index.ts';
+import { handleBatchOnce, handleOnce, type IntegrationEvent } from '../../../eventstore/index.ts';
 import { DocumentChunkedSchema } from './incoming.ts';
 
 /** Durable consumer name. */
@@ -39,6 +39,37 @@ export function startContentConsumer(options: {
         );
       });
       if (outcome.handled) options.onChunkStored(c.documentId);
+    },
+    // A book's hundreds of chunks arrive together: stored in one transaction, one commit.
+    async handleBatch(events: IntegrationEvent[]) {
+      const valid = events.map((event) => {
+        const parsed = DocumentChunkedSchema.safeParse(event.data);
+        // A payload that breaks the contract would fail forever: recorded as handled, and said.
+        if (!parsed.success) logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed DocumentChunked ignored');
+        return { event, chunk: parsed.success ? parsed.data : null };
+      });
+      const { handled } = await handleBatchOnce(
+        store,
+        valid.map(({ event, chunk }) => ({ source: event.source, eventId: event.eventId, type: event.type, chunk })),
+        async (tx, fresh) => {
+          const chunks = fresh.flatMap((f) => (f.chunk ? [f.chunk] : []));
+          if (chunks.length === 0) return;
+          await tx.client.query(
+            `INSERT INTO chunks (document_id, chunk_index, chunk_count, text, start_offset, end_offset, received_at)
+             SELECT *, now() FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::int[], $6::int[])
+             ON CONFLICT (document_id, chunk_index) DO NOTHING`,
+            [
+              chunks.map((c) => c.documentId),
+              chunks.map((c) => c.chunkIndex),
+              chunks.map((c) => c.chunkCount),
+              chunks.map((c) => c.text),
+              chunks.map((c) => c.startOffset),
+              chunks.map((c) => c.endOffset),
+            ],
+          );
+        },
+      );
+      for (const documentId of new Set(handled.flatMap((h) => (h.chunk ? [h.chunk.documentId] : [])))) options.onChunkStored(documentId);
     },
   });
 }
