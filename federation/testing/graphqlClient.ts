@@ -1,5 +1,5 @@
 /**
- * A minimal GraphQL-over-HTTP client for the workflows subgraph's own integration tests (tests
+ * A minimal GraphQL-over-HTTP client for the subgraphs' own integration tests (tests
  * that go through the gateway use test/support/client.ts instead).
  */
 
@@ -37,7 +37,7 @@ export async function mustGraphQL<TData = any>(
 }
 
 /** Polls `check` every 50 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_EVENT_BYTES, type IntegrationEvent, type IntegrationTranspo
 import { APPEND_BATCH_SIZE } from './commandHandlers.ts';
 import { DEFAULT_CORPUS_DIR } from './corpus/readCorpusFile.ts';
 import { startContentService, type ContentService } from './service.ts';
-import { eventually, mustGraphQL, postGraphQL, testLogger } from './testing/graphqlClient.ts';
+import { eventually, mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 import { CHUNKING_RULE, chunkText } from './text/chunkText.ts';
 import { decodeText } from './text/decodeText.ts';
 

@@ -8,7 +8,7 @@ import type { CommandHandlers } from '../commandHandlers.ts';
 import { NotFoundError } from '../errors.ts';
 import type { ChunkRow, DocumentRow, ReadModel } from '../readModel.ts';
 import type { RequestContext } from '../../../federation/requestContext.ts';
-import { DateTimeScalar } from './scalars.ts';
+import { DateTimeScalar } from '../../../federation/scalars.ts';
 
 /** What the resolvers need. */
 export interface ResolverDeps {

@@ -11,7 +11,7 @@ import { migrateServiceDatabase } from '../../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../../db/testing.ts';
 import type { IntegrationEvent, IntegrationTransport } from '../../../eventstore/index.ts';
 import { startContentService, type ContentService } from '../service.ts';
-import { eventually, mustGraphQL, testLogger } from '../testing/graphqlClient.ts';
+import { eventually, mustGraphQL, testLogger } from '../../../federation/testing/graphqlClient.ts';
 
 let db: TestDatabase;
 let transport: IntegrationTransport;
