@@ -11,25 +11,19 @@
  * await service.close();
  * ```
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ApolloServer } from '@apollo/server';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { parse } from 'graphql';
-import pg from 'pg';
 import {
-  createEventStore,
   silentLogger,
   startRelay,
   type IntegrationConsumer,
   type IntegrationTransport,
-  type Logger,
   type Subscription,
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
+import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { openServiceStorage } from '../../federation/serviceStorage.ts';
+import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
-import { listenApollo } from '../../federation/httpServer.ts';
 import { startContentConsumer } from './consumers/contentConsumer.ts';
 import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
 import { startExtractor, type Extractor } from './extraction/Extractor.ts';
@@ -44,17 +38,7 @@ import { createReadModel } from './readModel.ts';
 export const KNOWLEDGE_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
 
 /** Options of `startKnowledgeService`: give `pool` (borrowed) or `databaseUrl` (owned). */
-export interface KnowledgeServiceOptions {
-  /** Pool on the migrated knowledge database; not ended by `close()`. */
-  pool?: pg.Pool;
-  /** Connection string; the service creates a pool (max 10) and ends it on `close()`. Ignored when `pool` is given. */
-  databaseUrl?: string;
-  /** TCP port (0 = any free port). */
-  port: number;
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** pino-compatible logger. @default silent */
-  logger?: Logger;
+export interface KnowledgeServiceOptions extends SubgraphServiceOptions {
   /** Carries integration events between services (NATS or in-process). Borrowed: not closed by `close()`. */
   transport: IntegrationTransport;
   /** Options of the relay's subscription (poll interval, standby retry...). @default the event store's */
@@ -62,9 +46,7 @@ export interface KnowledgeServiceOptions {
 }
 
 /** A running knowledge service. */
-export interface KnowledgeService {
-  /** GraphQL endpoint, e.g. `http://127.0.0.1:4003/graphql`. */
-  url: string;
+export interface KnowledgeService extends SubgraphService {
   /** The extractor (tests wait on `extractor.idle()`). */
   extractor: Extractor;
   /** Stops consumers, extractor, relay, HTTP server, Prisma and the event store, then the pool if the service created it. Idempotent. */
@@ -78,26 +60,16 @@ export interface KnowledgeService {
 export async function startKnowledgeService(options: KnowledgeServiceOptions): Promise<KnowledgeService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startKnowledgeService needs `pool` or `databaseUrl`');
   const logger = options.logger ?? silentLogger;
-  const ownsPool = !options.pool;
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
-  if (ownsPool) pool.on('error', (error) => logger.error({ err: error }, 'knowledge: idle database connection failed'));
-
-  const store = createEventStore({ pool, inlineProjections: [graphProjection, extractionProjection], logger });
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+    name: 'knowledge',
+    logger,
+    inlineProjections: [graphProjection, extractionProjection],
+    createPrisma: (adapter) => new PrismaClient({ adapter }),
+  });
   const readModel = createReadModel(prisma);
   const extractor = startExtractor({ store, pool, logger });
 
-  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(KNOWLEDGE_SCHEMA_PATH, 'utf8')), resolvers: createResolvers(readModel) });
-  const apollo = new ApolloServer({
-    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
-    stopOnTerminationSignals: false,
-    schema,
-    formatError: createFormatError(logger),
-    includeStacktraceInErrorResponses: false,
-    logger: apolloLogger(logger),
-  });
-
-  let http: Awaited<ReturnType<typeof listenApollo>> | undefined;
+  let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let relay: Subscription | undefined;
   const consumers: IntegrationConsumer[] = [];
   let closing: Promise<void> | undefined;
@@ -107,17 +79,18 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       await extractor.close();
       await relay?.close();
       await http?.close();
-      await prisma.$disconnect().catch((error: unknown) => logger.warn({ err: error }, 'knowledge: prisma disconnect failed'));
-      await store.close();
-      if (ownsPool) await pool.end();
+      await closeStorage();
     })());
 
   try {
-    http = await listenApollo(apollo, {
+    http = await serveSubgraph({
+      name: 'knowledge',
+      schemaPath: KNOWLEDGE_SCHEMA_PATH,
+      resolvers: createResolvers(readModel),
       port: options.port,
-      host: options.host ?? '127.0.0.1',
-      context: async () => ({}),
-      onError: (error) => logger.error({ err: error }, 'knowledge: HTTP error'),
+      host: options.host,
+      logger,
+      formatError: createFormatError(logger),
     });
     relay = startRelay(store, { source: KNOWLEDGE_SOURCE, publicEvents: knowledgePublicEvents, transport: options.transport, subscription: options.relaySubscription });
     consumers.push(await startContentConsumer({ store, transport: options.transport, logger, onChunkStored: (id) => extractor.wake(id) }));
@@ -129,15 +102,4 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
   }
   logger.info({ url: http.url, transport: options.transport.kind }, 'knowledge subgraph listening');
   return { url: http.url, extractor, close };
-}
-
-/** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */
-function apolloLogger(logger: Logger) {
-  const text = (args: unknown[]) => args.map(String).join(' ');
-  return {
-    debug: (...args: unknown[]) => logger.debug({}, text(args)),
-    info: (...args: unknown[]) => logger.info({}, text(args)),
-    warn: (...args: unknown[]) => logger.warn({}, text(args)),
-    error: (...args: unknown[]) => logger.error({}, text(args)),
-  };
 }

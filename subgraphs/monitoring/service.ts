@@ -10,16 +10,12 @@
  * await service.close();
  * ```
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ApolloServer } from '@apollo/server';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { parse } from 'graphql';
-import pg from 'pg';
-import { createEventStore, silentLogger, type IntegrationConsumer, type IntegrationTransport, type Logger } from '../../eventstore/index.ts';
+import { silentLogger, type IntegrationConsumer, type IntegrationTransport } from '../../eventstore/index.ts';
+import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { openServiceStorage } from '../../federation/serviceStorage.ts';
+import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
-import { listenApollo } from '../../federation/httpServer.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
@@ -36,17 +32,7 @@ export const OBSERVED_SOURCES: readonly string[] = Object.freeze(['workflows', '
 export const consumerNameOf = (source: string) => `monitoring-from-${source}`;
 
 /** Options of `startMonitoringService`: give `pool` (borrowed) or `databaseUrl` (owned). */
-export interface MonitoringServiceOptions {
-  /** Pool on the migrated monitoring database; not ended by `close()`. */
-  pool?: pg.Pool;
-  /** Connection string; the service creates a pool (max 10) and ends it on `close()`. Ignored when `pool` is given. */
-  databaseUrl?: string;
-  /** TCP port (0 = any free port). */
-  port: number;
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** pino-compatible logger. @default silent */
-  logger?: Logger;
+export interface MonitoringServiceOptions extends SubgraphServiceOptions {
   /** Where the other services' integration events come from (NATS JetStream or in-process); not closed by `close()`. */
   transport: IntegrationTransport;
   /** Services to observe; every public event type of each is consumed. @default OBSERVED_SOURCES */
@@ -54,9 +40,7 @@ export interface MonitoringServiceOptions {
 }
 
 /** A running monitoring service. */
-export interface MonitoringService {
-  /** GraphQL endpoint, e.g. `http://127.0.0.1:4004/graphql`. */
-  url: string;
+export interface MonitoringService extends SubgraphService {
   /** Stops the consumers, the HTTP server, Prisma and the event store, then the pool if the service created it. Idempotent. */
   close(): Promise<void>;
 }
@@ -70,26 +54,16 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
   const sources = options.sources ?? OBSERVED_SOURCES;
   if (sources.length === 0) throw new Error('startMonitoringService needs at least one source to observe');
   const logger = options.logger ?? silentLogger;
-  const ownsPool = !options.pool;
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
-  if (ownsPool) pool.on('error', (error) => logger.error({ err: error }, 'monitoring: idle database connection failed'));
-
-  const store = createEventStore({ pool, inlineProjections: [observedEventsProjection], logger });
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+    name: 'monitoring',
+    logger,
+    inlineProjections: [observedEventsProjection],
+    createPrisma: (adapter) => new PrismaClient({ adapter }),
+  });
   const readModel = createReadModel(pool, prisma);
 
-  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(MONITORING_SCHEMA_PATH, 'utf8')), resolvers: createResolvers(readModel) });
-  const apollo = new ApolloServer({
-    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
-    stopOnTerminationSignals: false,
-    schema,
-    formatError: createFormatError(logger),
-    includeStacktraceInErrorResponses: false,
-    logger: apolloLogger(logger),
-  });
-
   const consumers: IntegrationConsumer[] = [];
-  let http: Awaited<ReturnType<typeof listenApollo>> | undefined;
+  let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -97,17 +71,18 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
         await consumer.close().catch((error: unknown) => logger.warn({ err: error }, 'monitoring: consumer close failed'));
       }
       await http?.close();
-      await prisma.$disconnect().catch((error: unknown) => logger.warn({ err: error }, 'monitoring: prisma disconnect failed'));
-      await store.close();
-      if (ownsPool) await pool.end();
+      await closeStorage();
     })());
 
   try {
-    http = await listenApollo(apollo, {
+    http = await serveSubgraph({
+      name: 'monitoring',
+      schemaPath: MONITORING_SCHEMA_PATH,
+      resolvers: createResolvers(readModel),
       port: options.port,
-      host: options.host ?? '127.0.0.1',
-      context: async () => ({}),
-      onError: (error) => logger.error({ err: error }, 'monitoring: HTTP error'),
+      host: options.host,
+      logger,
+      formatError: createFormatError(logger),
     });
     for (const source of sources) {
       consumers.push(
@@ -130,15 +105,4 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
   }
   logger.info({ url: http.url, sources }, 'monitoring subgraph listening');
   return { url: http.url, close };
-}
-
-/** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */
-function apolloLogger(logger: Logger) {
-  const text = (args: unknown[]) => args.map(String).join(' ');
-  return {
-    debug: (...args: unknown[]) => logger.debug({}, text(args)),
-    info: (...args: unknown[]) => logger.info({}, text(args)),
-    warn: (...args: unknown[]) => logger.warn({}, text(args)),
-    error: (...args: unknown[]) => logger.error({}, text(args)),
-  };
 }

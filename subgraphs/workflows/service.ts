@@ -11,29 +11,22 @@
  * await service.close();
  * ```
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ApolloServer } from '@apollo/server';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { parse } from 'graphql';
-import pg from 'pg';
 import {
-  createEventStore,
   silentLogger,
   startRelay,
   type IntegrationTransport,
-  type Logger,
   type Subscription,
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
+import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { openServiceStorage } from '../../federation/serviceStorage.ts';
+import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
-import { contextFromHeaders, type RequestContext } from '../../federation/requestContext.ts';
 import { createFormatError } from './graphql/formatError.ts';
-import { listenApollo } from '../../federation/httpServer.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { runsProjection } from './projections/runsProjection.ts';
 import { workflowsProjection } from './projections/workflowsProjection.ts';
@@ -47,17 +40,7 @@ export const WORKFLOWS_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', i
 export { DEFAULT_DEADLINE_SCAN_INTERVAL_MS };
 
 /** Options of `startWorkflowsService`: give `pool` (borrowed) or `databaseUrl` (owned). */
-export interface WorkflowsServiceOptions {
-  /** Pool on the migrated workflows database; not ended by `close()`. */
-  pool?: pg.Pool;
-  /** Connection string; the service creates a pool (max 10) and ends it on `close()`. Ignored when `pool` is given. */
-  databaseUrl?: string;
-  /** TCP port (0 = any free port). */
-  port: number;
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** pino-compatible logger. @default silent */
-  logger?: Logger;
+export interface WorkflowsServiceOptions extends SubgraphServiceOptions {
   /** Pause between deadline scans, in ms (> 0). @default 1000 */
   deadlineScanIntervalMs?: number;
   /** Time source of every command. @default the system clock */
@@ -74,9 +57,7 @@ export interface WorkflowsServiceOptions {
 }
 
 /** A running workflows service. */
-export interface WorkflowsService {
-  /** GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
-  url: string;
+export interface WorkflowsService extends SubgraphService {
   /**
    * Stops the scanner, the saga consumers, the relay, the HTTP server, Prisma and the event
    * store, then the pool if the service created it. Idempotent.
@@ -94,29 +75,16 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
   if (!(intervalMs > 0)) throw new Error(`deadlineScanIntervalMs must be > 0, got ${intervalMs}`);
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const ownsPool = !options.pool;
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
-  if (ownsPool) pool.on('error', (error) => logger.error({ err: error }, 'workflows: idle database connection failed'));
-
-  const store = createEventStore({ pool, inlineProjections: [workflowsProjection, runsProjection], logger });
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+    name: 'workflows',
+    logger,
+    inlineProjections: [workflowsProjection, runsProjection],
+    createPrisma: (adapter) => new PrismaClient({ adapter }),
+  });
   const commands = createCommandHandlers(store, clock);
   const readModel = createReadModel(prisma);
 
-  const schema = buildSubgraphSchema({
-    typeDefs: parse(readFileSync(WORKFLOWS_SCHEMA_PATH, 'utf8')),
-    resolvers: createResolvers({ commands, readModel, store }),
-  });
-  const apollo = new ApolloServer<RequestContext>({
-    schema,
-    formatError: createFormatError(logger),
-    includeStacktraceInErrorResponses: false,
-    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
-    stopOnTerminationSignals: false,
-    logger: apolloLogger(logger),
-  });
-
-  let http: Awaited<ReturnType<typeof listenApollo>> | undefined;
+  let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let scanner: ReturnType<typeof startDeadlineScanner> | undefined;
   let consumers: { close(): Promise<void> } | undefined;
   let relay: Subscription | undefined;
@@ -127,20 +95,18 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       await consumers?.close();
       await relay?.close();
       await http?.close();
-      await prisma.$disconnect().catch((error: unknown) => logger.warn({ err: error }, 'workflows: prisma disconnect failed'));
-      await store.close();
-      if (ownsPool) await pool.end();
+      await closeStorage();
     })());
 
   try {
-    http = await listenApollo(apollo, {
+    http = await serveSubgraph({
+      name: 'workflows',
+      schemaPath: WORKFLOWS_SCHEMA_PATH,
+      resolvers: createResolvers({ commands, readModel, store }),
       port: options.port,
-      host: options.host ?? '127.0.0.1',
-      context: async ({ req }) => contextFromHeaders((name) => {
-        const value = req.headers[name];
-        return Array.isArray(value) ? value[0] : value;
-      }),
-      onError: (error) => logger.error({ err: error }, 'workflows: HTTP error'),
+      host: options.host,
+      logger,
+      formatError: createFormatError(logger),
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
     if (options.transport) {
@@ -158,15 +124,4 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
   }
   logger.info({ url: http.url, deadlineScanIntervalMs: intervalMs, transport: options.transport?.kind ?? 'none' }, 'workflows subgraph listening');
   return { url: http.url, close };
-}
-
-/** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */
-function apolloLogger(logger: Logger) {
-  const text = (args: unknown[]) => args.map(String).join(' ');
-  return {
-    debug: (...args: unknown[]) => logger.debug({}, text(args)),
-    info: (...args: unknown[]) => logger.info({}, text(args)),
-    warn: (...args: unknown[]) => logger.warn({}, text(args)),
-    error: (...args: unknown[]) => logger.error({}, text(args)),
-  };
 }

@@ -1,0 +1,89 @@
+/**
+ * One subgraph's GraphQL over HTTP: the Federation schema built from its SDL file and its
+ * resolvers, an Apollo Server configured the same way for every subgraph, served by
+ * `listenApollo` with the per-request context of `requestContext.ts`.
+ *
+ * ```ts
+ * const http = await serveSubgraph({ name: 'content', schemaPath: CONTENT_SCHEMA_PATH, resolvers,
+ *   port: 4002, host: '127.0.0.1', logger, formatError: createFormatError(logger) });
+ * // http.url === 'http://127.0.0.1:4002/graphql'
+ * await http.close();
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { ApolloServer, type ApolloServerOptions } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { parse } from 'graphql';
+import type { Logger } from '../eventstore/index.ts';
+import { listenApollo, type ListeningApollo } from './httpServer.ts';
+import { contextFromHeaders, type RequestContext } from './requestContext.ts';
+
+/** Interface a subgraph binds when no `host` is given: loopback only. */
+export const DEFAULT_SUBGRAPH_HOST = '127.0.0.1';
+
+/** Options of `serveSubgraph`. */
+export interface ServeSubgraphOptions {
+  /** The subgraph's name, prefixing its log messages (`<name>: HTTP error`). */
+  name: string;
+  /** Absolute path of the subgraph's SDL file (UTF-8, read once at start). */
+  schemaPath: string;
+  /**
+   * Resolvers of that SDL (`__resolveReference` included); they receive a `RequestContext`.
+   * `any` context because `buildSubgraphSchema` takes `GraphQLResolverMap<unknown>`.
+   */
+  resolvers: GraphQLResolverMap<any>;
+  /** TCP port (0 = any free port). */
+  port: number;
+  /** Interface to bind. @default DEFAULT_SUBGRAPH_HOST ('127.0.0.1') */
+  host?: string;
+  /** pino-compatible logger; also receives Apollo's own messages. */
+  logger: Logger;
+  /** The subgraph's mapping of errors to `extensions.code` (its error registry). */
+  formatError: NonNullable<ApolloServerOptions<RequestContext>['formatError']>;
+  /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB, `listenApollo`'s) */
+  maxBodyBytes?: number;
+}
+
+/**
+ * Builds the subgraph's schema (`buildSubgraphSchema`), starts an Apollo Server on it and
+ * listens; resolves once requests are accepted. The server leaves termination signals to the
+ * composition root (`stopOnTerminationSignals: false`), never sends stack traces
+ * (`includeStacktraceInErrorResponses: false`) and gives resolvers `contextFromHeaders` of
+ * each request. The result's `close()` drains and stops the server (idempotent).
+ * @throws the SDL file's read error; GraphQL's parse or schema errors; the listen error (e.g. EADDRINUSE)
+ */
+export async function serveSubgraph(options: ServeSubgraphOptions): Promise<ListeningApollo> {
+  const { name, logger } = options;
+  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: options.resolvers });
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    formatError: options.formatError,
+    includeStacktraceInErrorResponses: false,
+    // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
+    stopOnTerminationSignals: false,
+    logger: apolloLogger(logger),
+  });
+  return listenApollo(apollo, {
+    port: options.port,
+    host: options.host ?? DEFAULT_SUBGRAPH_HOST,
+    maxBodyBytes: options.maxBodyBytes,
+    context: async ({ req }) =>
+      contextFromHeaders((header) => {
+        const value = req.headers[header];
+        return Array.isArray(value) ? value[0] : value;
+      }),
+    onError: (error) => logger.error({ err: error }, `${name}: HTTP error`),
+  });
+}
+
+/** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */
+function apolloLogger(logger: Logger) {
+  const text = (args: unknown[]) => args.map(String).join(' ');
+  return {
+    debug: (...args: unknown[]) => logger.debug({}, text(args)),
+    info: (...args: unknown[]) => logger.info({}, text(args)),
+    warn: (...args: unknown[]) => logger.warn({}, text(args)),
+    error: (...args: unknown[]) => logger.error({}, text(args)),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * What every `start<Name>Service` of `subgraphs/<name>/service.ts` takes and returns; each
+ * service extends these with its own options (transport, clock...) and results.
+ */
+import type { Logger } from '../eventstore/index.ts';
+import type { ServicePoolOptions } from './servicePool.ts';
+
+/** Options shared by the subgraph services: give `pool` (borrowed) or `databaseUrl` (owned). */
+export interface SubgraphServiceOptions extends ServicePoolOptions {
+  /** TCP port (0 = any free port). */
+  port: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** pino-compatible logger. @default silent */
+  logger?: Logger;
+}
+
+/** A running subgraph service. */
+export interface SubgraphService {
+  /** GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
+  url: string;
+  /** Stops what the service started, last in first out, then the pool if the service created it. Idempotent. */
+  close(): Promise<void>;
+}
