@@ -75,6 +75,9 @@ await lifecycle.start(async () => {
   }
 
   open();
+  // Stopped first on shutdown: relays then fail to publish (their batch rolls back and is
+  // republished on the next start) instead of publishing to a consumer that already left.
+  lifecycle.defer('integration delivery', () => transport.close());
 
   const gateway = await startGateway({
     supergraphSdl,

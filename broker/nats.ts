@@ -98,12 +98,17 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     kind: 'nats',
     async publish(events) {
       for (const source of new Set(events.map((e) => e.source))) await ensureStream(source);
-      // Pipelined: sent in order on one connection (so stored in order), acks awaited together.
-      // If some fail the relay republishes the whole batch; the broker drops the duplicates.
+      // Per event stream, one at a time: event k+1 is sent only after the broker stored event
+      // k, so a failure can never leave k+1 stored before k (the relay republishes from k, and
+      // the broker drops what it already has by msgID). Different streams go in parallel.
+      const byStream = new Map<string, IntegrationEvent[]>();
+      for (const event of events) byStream.set(event.streamId, [...(byStream.get(event.streamId) ?? []), event]);
       await Promise.all(
-        events.map((event) =>
-          js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 }),
-        ),
+        [...byStream.values()].map(async (streamEvents) => {
+          for (const event of streamEvents) {
+            await js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 });
+          }
+        }),
       );
     },
     async consume(consumer: IntegrationConsumerOptions): Promise<IntegrationConsumer> {

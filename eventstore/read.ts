@@ -117,12 +117,21 @@ locks AS MATERIALIZED (
   SELECT locktype, pid, database, classid, objid, objsubid, transactionid, mode, granted
     FROM pg_locks WHERE locktype IN ('advisory', 'transactionid') AND granted
 ),
+appender_pids AS (
+  SELECT pid FROM locks
+   WHERE locktype = 'advisory'
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND classid = ${ADVISORY_LOCK.namespace} AND objid = ${ADVISORY_LOCK.appenders} AND objsubid = 2
+),
+-- An appender's xid, two ways: its transactionid lock (visible to every role), and its
+-- backend_xid (set at the very moment the xid enters snapshots, a little before that lock is
+-- taken; visible for sessions of the reader's own role, which appenders of a service are).
 appender_xids AS (
-  SELECT t.transactionid FROM locks a JOIN locks t ON t.pid = a.pid
-   WHERE a.locktype = 'advisory'
-     AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-     AND a.classid = ${ADVISORY_LOCK.namespace} AND a.objid = ${ADVISORY_LOCK.appenders} AND a.objsubid = 2
-     AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'
+  SELECT transactionid FROM locks
+   WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND pid IN (SELECT pid FROM appender_pids)
+  UNION
+  SELECT backend_xid FROM pg_stat_activity
+   WHERE pid IN (SELECT pid FROM appender_pids) AND backend_xid IS NOT NULL
 ),
 bound AS (
   SELECT LEAST(

@@ -116,6 +116,7 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
   switch (typeof value) {
     case 'string':
       if (value.includes('\u0000')) throw new InvalidEventDataError(path, 'strings may not contain U+0000 (PostgreSQL jsonb rejects it)');
+      if (!value.isWellFormed()) throw new InvalidEventDataError(path, 'strings may not contain unpaired UTF-16 surrogates (not valid Unicode)');
       return;
     case 'boolean':
       return;
@@ -134,7 +135,7 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
           throw new InvalidEventDataError(path, `is a ${value.constructor?.name ?? 'non-plain'} object; convert it to plain JSON (e.g. a Date to an ISO string)`);
         }
         for (const [key, item] of Object.entries(value)) {
-          if (key.includes('\u0000')) throw new InvalidEventDataError(path, 'object keys may not contain U+0000');
+          if (key.includes('\u0000') || !key.isWellFormed()) throw new InvalidEventDataError(path, 'object keys may not contain U+0000 or unpaired surrogates');
           checkJson(item, `${path}.${key}`, ancestors);
         }
       }
