@@ -5,23 +5,27 @@
  * and the wall time of each step; then the cross-service `trace` of one run.
  *
  * Options: --gateway <url> (default GATEWAY_URL or http://127.0.0.1:4000/graphql),
- * --corpus <dir> (default FLOWGRAPH_CORPUS_DIR or ../shared/corpus next to the repository),
+ * --corpus <dir> (where the file names are listed; default FLOWGRAPH_CORPUS_DIR, absolute or
+ * relative to the working directory, else ../shared/corpus next to the repository: config/corpus.ts),
  * --files a.txt,b.txt (default all), --concurrency N (default 2).
+ *
+ * A run that ends other than COMPLETED is printed with its failed step's name, status and error
+ * (e.g. `... [CORPUS_FILE_NOT_FOUND]` when the content service has no such file in ITS corpus
+ * directory); the exit code is then 1.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { createGatewayClient } from '../client/gatewayClient.ts';
 import { definePipelineWorkflow, PIPELINE_STEPS, runPipeline, type PipelineResult } from '../client/pipeline.ts';
 import { fetchTrace, formatTrace } from '../client/trace.ts';
+import { CORPUS_HINT, corpusProblem, resolveCorpusDir } from '../config/corpus.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const program = new Command('demo')
   .description('run the document pipeline on the corpus through the gateway')
   .option('--gateway <url>', 'gateway GraphQL endpoint', process.env.GATEWAY_URL || 'http://127.0.0.1:4000/graphql')
-  .option('--corpus <dir>', 'corpus directory', process.env.FLOWGRAPH_CORPUS_DIR || path.join(repoRoot, '..', 'shared', 'corpus'))
+  .option('--corpus <dir>', 'corpus directory (default: FLOWGRAPH_CORPUS_DIR, else ../shared/corpus next to the repository)', resolveCorpusDir(process.env))
   .option('--files <names>', 'comma-separated corpus files (default: every .txt file)')
   .option('--concurrency <n>', 'documents in flight at once', '2')
   .parse();
@@ -29,10 +33,13 @@ const opts = program.opts<{ gateway: string; corpus: string; files?: string; con
 const concurrency = Number(opts.concurrency);
 if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) program.error('--concurrency must be an integer from 1 to 16');
 
+const corpusDir = path.resolve(opts.corpus);
+const problem = opts.files ? undefined : corpusProblem(corpusDir);
+if (problem) program.error(`corpus not found at ${corpusDir} (${problem}): ${CORPUS_HINT}`);
 const files = opts.files
   ? opts.files.split(',').map((f) => f.trim()).filter(Boolean)
-  : (await readdir(opts.corpus).catch(() => program.error(`cannot read the corpus directory ${opts.corpus}`))).filter((f) => f.endsWith('.txt')).sort();
-if (files.length === 0) program.error(`no .txt files in ${opts.corpus}`);
+  : (await readdir(corpusDir)).filter((f) => f.endsWith('.txt')).sort();
+if (files.length === 0) program.error(`no .txt files in ${corpusDir}`);
 
 const client = createGatewayClient(opts.gateway);
 const health = await fetch(new URL('/health', opts.gateway)).catch(() => undefined);
@@ -40,7 +47,7 @@ if (!health?.ok) program.error(`the gateway at ${opts.gateway} does not answer: 
 
 const workflowId = await definePipelineWorkflow(client, `document pipeline (demo ${new Date().toISOString()})`);
 console.log(`workflow ${workflowId}: ${PIPELINE_STEPS.map((s) => `${s.name} (${s.kind})`).join(' → ')}`);
-console.log(`running it on ${files.length} documents from ${opts.corpus}, ${concurrency} at a time\n`);
+console.log(`running it on ${files.length} documents from ${corpusDir}, ${concurrency} at a time\n`);
 
 const tty = Boolean(process.stdout.isTTY);
 const bars = tty
@@ -80,11 +87,29 @@ await Promise.all(
 );
 bars?.stop();
 
-console.log(`\n${results.length} documents in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+const notCompleted = results.filter((r) => r.status !== 'COMPLETED');
+console.log(
+  `\n${results.length} documents in ${((Date.now() - started) / 1000).toFixed(1)} s: ${results.length - notCompleted.length} completed` +
+    `${notCompleted.length ? `, ${notCompleted.length} not completed` : ''}${failures.length ? `, ${failures.length} ended in an error (below)` : ''}\n`,
+);
+/** The lines explaining why run `r` did not complete: its failed step(s) with status and error. */
+function whyNotCompleted(r: PipelineResult): string[] {
+  const failed = r.steps.filter((s) => s.name === r.error?.stepName || ['FAILED', 'TIMED_OUT', 'CANCELLED'].includes(s.status));
+  const lines = failed.map((s) => `  failed step: ${s.name} (${s.kind}) ${s.status} after ${s.attempt} attempt(s) — ${s.error?.message ?? r.error?.message ?? 'no error recorded'}`);
+  if (lines.length === 0) lines.push(`  run ${r.status}: ${r.error?.message ?? r.cancelReason ?? 'no error recorded'}`);
+  if (lines.some((l) => l.includes('CORPUS_FILE_NOT_FOUND'))) {
+    lines.push(`  hint: the content service looks corpusFile names up in its own corpus directory (FLOWGRAPH_CORPUS_DIR of \`npm start\`, logged at its start), which may differ from ${corpusDir}`);
+  }
+  return lines;
+}
 for (const r of results.sort((a, b) => a.corpusFile.localeCompare(b.corpusFile))) {
   console.log(`${r.corpusFile} — run ${r.runId} ${r.status}, document ${r.documentId ?? '-'}`);
+  if (r.status !== 'COMPLETED') for (const line of whyNotCompleted(r)) console.log(line);
   console.log(`  chunks: ${r.chunkCount ?? '-'}   entities: ${r.entityCount}`);
-  console.log(`  most mentioned: ${r.entities.slice(0, 5).map((e) => `${e.name} (${e.kind.toLowerCase()}, ${e.mentionCount})`).join(', ') || '-'}`);
+  // Document.entities is ordered by mentions in this document, but Entity.mentionCount counts every document.
+  console.log(
+    `  most mentioned in this document (count = mentions in all documents): ${r.entities.slice(0, 5).map((e) => `${e.name} (${e.kind.toLowerCase()}, ${e.mentionCount})`).join(', ') || '-'}`,
+  );
   console.log('  top relations:');
   for (const rel of r.topRelations) console.log(`    ${rel.from} — ${rel.to} (${rel.weight} chunks)`);
   console.log(`  wall time per step: ${r.steps.map((s) => `${s.name} ${s.wallMs === null ? '-' : `${(s.wallMs / 1000).toFixed(2)} s`}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ''}`).join(', ')}; run ${(r.wallMs / 1000).toFixed(2)} s\n`);
@@ -96,4 +121,4 @@ if (traced) {
   console.log(`trace of ${traced.corpusFile} (correlation id ${traced.correlationId}):`);
   console.log(formatTrace(await fetchTrace(client, traced.correlationId, 10_000), { maxRepeats: 3 }));
 }
-process.exitCode = failures.length > 0 ? 1 : 0;
+process.exitCode = failures.length > 0 || notCompleted.length > 0 ? 1 : 0;

@@ -33,6 +33,8 @@ export interface StepTiming {
   /** Wall time from the step's (last) start to its end, in ms; null when it did not end. */
   wallMs: number | null;
   output: unknown;
+  /** `{ message }` of the last failed or timed-out attempt (workflows' `StepRun.error`), else null. */
+  error: { message?: string } | null;
 }
 
 /** What one document's run produced, read back through the gateway. */
@@ -41,6 +43,10 @@ export interface PipelineResult {
   runId: string;
   correlationId: string;
   status: string;
+  /** `{ stepName, message }` once the run FAILED (workflows' `WorkflowRun.error`), else null. */
+  error: { stepName?: string; message?: string } | null;
+  /** Why the run was cancelled, else null. */
+  cancelReason: string | null;
   documentId: string | null;
   title: string | null;
   chunkCount: number | null;
@@ -67,10 +73,12 @@ export interface RunPipelineOptions {
 interface RunView {
   id: string;
   status: string;
-  steps: { name: string; kind: string; status: string; attempt: number; output: unknown; startedAt: string | null; endedAt: string | null }[];
+  error: PipelineResult['error'];
+  cancelReason: string | null;
+  steps: { name: string; kind: string; status: string; attempt: number; output: unknown; error: StepTiming['error']; startedAt: string | null; endedAt: string | null }[];
 }
 
-const RUN_QUERY = /* GraphQL */ `query($id: ID!) { run(id: $id) { id status steps { name kind status attempt output startedAt endedAt } } }`;
+const RUN_QUERY = /* GraphQL */ `query($id: ID!) { run(id: $id) { id status error cancelReason steps { name kind status attempt output error startedAt endedAt } } }`;
 
 /**
  * Runs the pipeline on one corpus file: starts a run (with its own correlation id), approves
@@ -140,6 +148,8 @@ export async function runPipeline(client: GatewayClient, workflowId: string, cor
     runId,
     correlationId,
     status: run.status,
+    error: run.error ?? null,
+    cancelReason: run.cancelReason ?? null,
     documentId,
     title: document?.title ?? null,
     chunkCount: document?.chunkCount ?? null,
@@ -153,6 +163,7 @@ export async function runPipeline(client: GatewayClient, workflowId: string, cor
       attempt: s.attempt,
       wallMs: s.startedAt && s.endedAt ? Date.parse(s.endedAt) - Date.parse(s.startedAt) : null,
       output: s.output,
+      error: s.error ?? null,
     })),
     wallMs,
   };

@@ -15,11 +15,13 @@ import { definePipelineWorkflow, runPipeline, type PipelineResult } from '../cli
 import { fetchTrace } from '../client/trace.ts';
 import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
-import { DEFAULT_CORPUS_DIR } from '../subgraphs/content/corpus/readCorpusFile.ts';
+import { requireCorpus } from '../config/corpus.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const FILES = ['sign-of-the-four.txt', 'jekyll-and-hyde.txt'];
+/** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute (passed on to `npm start`); a missing corpus fails this file with one message. */
+const CORPUS_DIR = requireCorpus();
 
 describe('the document pipeline across services, through the gateway', () => {
   let databases: { env: Record<string, string>; drop(): Promise<void> };
@@ -36,6 +38,7 @@ describe('the document pipeline across services, through the gateway', () => {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
       FLOWGRAPH_DATA_DIR: dataDir,
+      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
       ...databases.env,
       ...ports.env,
     });
@@ -68,7 +71,7 @@ describe('the document pipeline across services, through the gateway', () => {
 
   it.each(FILES)('%s: the chunk count follows the documented chunking rule', async (file) => {
     const r = results.get(file)!;
-    const { text } = decodeText(new Uint8Array(await readFile(path.join(DEFAULT_CORPUS_DIR, file))));
+    const { text } = decodeText(new Uint8Array(await readFile(path.join(CORPUS_DIR, file))));
     const expected = chunkText(text).length;
     expect(expected).toBeGreaterThan(50);
     expect(r.chunkCount).toBe(expected);

@@ -11,11 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePipelineWorkflow, runPipeline } from '../client/pipeline.ts';
 import { fetchTrace } from '../client/trace.ts';
 import { streamNameOf } from '../broker/nats.ts';
+import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+/** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute (content reads jekyll-and-hyde.txt there); a missing corpus fails this file with one message. */
+const CORPUS_DIR = requireCorpus();
 
 describe('each service in its own process, joined by NATS', () => {
   const namespace = `e2e${randomBytes(3).toString('hex')}`;
@@ -32,6 +35,7 @@ describe('each service in its own process, joined by NATS', () => {
       LOG_LEVEL: 'warn',
       NATS_URL,
       NATS_NAMESPACE: namespace,
+      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
       [`${definition.envPrefix}_DATABASE_URL`]: databases.env[`${definition.envPrefix}_DATABASE_URL`],
       [`${definition.envPrefix}_PORT`]: ports.env[`${definition.envPrefix}_PORT`],
     });

@@ -9,14 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInProcessTransport } from '../../broker/in-process.ts';
 import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
+import { requireCorpus } from '../../config/corpus.ts';
 import { DEFAULT_MAX_EVENT_BYTES, type IntegrationEvent, type IntegrationTransport } from '../../eventstore/index.ts';
 import { APPEND_BATCH_SIZE } from './commandHandlers.ts';
-import { DEFAULT_CORPUS_DIR } from './corpus/readCorpusFile.ts';
 import { startContentService, type ContentService } from './service.ts';
 import { eventually, mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 import { CHUNKING_RULE, chunkText } from './text/chunkText.ts';
 import { decodeText } from './text/decodeText.ts';
 
+/** FLOWGRAPH_CORPUS_DIR or ../shared/corpus; a missing corpus fails this file with one message. */
+const CORPUS_DIR = requireCorpus();
 const DOC_FIELDS = 'id title status source corpusFile sizeBytes charCount chunkCount runId stepName failure { code reason } createdAt updatedAt';
 
 let db: TestDatabase;
@@ -27,7 +29,7 @@ const gql = <T = any>(query: string, variables?: Record<string, unknown>) => mus
 const ingest = (variables: { title: string; text?: string | null; corpusFile?: string | null }) =>
   postGraphQL(service.url, `mutation($title: String!, $text: String, $corpusFile: String) { ingestDocument(title: $title, text: $text, corpusFile: $corpusFile) { ${DOC_FIELDS} } }`, variables);
 const count = async (sql: string) => Number((await db.pool.query(sql)).rows[0].n);
-const normalisedCorpusText = (file: string) => decodeText(readFileSync(path.join(DEFAULT_CORPUS_DIR, file))).text;
+const normalisedCorpusText = (file: string) => decodeText(readFileSync(path.join(CORPUS_DIR, file))).text;
 
 /** Every chunk of a document through `Document.chunks`, page by page (100 per page). */
 async function allChunks(documentId: string) {
@@ -55,6 +57,7 @@ beforeAll(async () => {
     port: 0,
     transport,
     logger: testLogger,
+    corpusDir: CORPUS_DIR,
     relaySubscription: { pollIntervalMs: 50, standbyRetryMs: 100, retryDelayMs: 50 },
   });
 });
@@ -268,5 +271,26 @@ describe('queries', () => {
       r: [{ __typename: 'Document', id: node.id }],
     });
     expect(data._entities[0]).toMatchObject({ id: node.id, title: node.title });
+  });
+});
+
+describe('a missing corpus directory', () => {
+  it('the service still starts, warns naming the directory and FLOWGRAPH_CORPUS_DIR, and ingests inline text', async () => {
+    const warnings: { obj: object; msg: string }[] = [];
+    const logger = { ...testLogger, warn: (obj: object, msg: string) => void warnings.push({ obj, msg }) };
+    const corpusDir = path.join(CORPUS_DIR, 'no-such-subdirectory');
+    const other = await startContentService({ pool: db.pool, port: 0, transport: createInProcessTransport(), logger, corpusDir });
+    try {
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.obj).toEqual({ corpusDir, problem: 'does not exist' });
+      expect(warnings[0]!.msg).toContain(`the corpus directory ${corpusDir} does not exist`);
+      expect(warnings[0]!.msg).toContain('FLOWGRAPH_CORPUS_DIR');
+      const byFile = await postGraphQL(other.url, `mutation { ingestDocument(title: "x", corpusFile: "dracula.txt") { id } }`);
+      expect(byFile.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'CORPUS_FILE_NOT_FOUND' });
+      const byText = await mustGraphQL<any>(other.url, `mutation { ingestDocument(title: "Inline", text: "Still works.") { status chunkCount } }`);
+      expect(byText.ingestDocument).toEqual({ status: 'PROCESSED', chunkCount: 1 });
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -6,7 +6,7 @@
  *
  * ```ts
  * const transport = createInProcessTransport();
- * const service = await startContentService({ pool, port: 4002, host: '127.0.0.1', logger, transport });
+ * const service = await startContentService({ pool, port: 4002, host: '127.0.0.1', logger, transport, corpusDir: '/srv/corpus' });
  * // service.url === 'http://127.0.0.1:4002/graphql'
  * await service.close();
  * ```
@@ -25,7 +25,7 @@ import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/content/generated/client.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
-import { DEFAULT_CORPUS_DIR } from './corpus/readCorpusFile.ts';
+import { corpusDirProblem } from './corpus/corpusDirProblem.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { documentsProjection } from './projections/documentsProjection.ts';
@@ -44,10 +44,11 @@ export interface ContentServiceOptions extends SubgraphServiceOptions {
   /** Carries integration events: the relay publishes content's, the saga consumer reads workflows'. */
   transport: IntegrationTransport;
   /**
-   * Directory of `corpusFile` names (`FLOWGRAPH_CORPUS_DIR`, parsed by the composition root).
-   * @default `<repo>/../shared/corpus`
+   * Directory of `corpusFile` names, absolute or cwd-relative (`FLOWGRAPH_CORPUS_DIR`, resolved
+   * by the composition root: config/corpus.ts). When it is missing or has no readable file the
+   * service still starts (inline `text` works) and logs a warning naming it.
    */
-  corpusDir?: string;
+  corpusDir: string;
   /** Passed to the relay's subscription (poll interval, retry delays: tests shorten them). */
   relaySubscription?: Omit<SubscriptionOptions, 'name' | 'handler' | 'types' | 'batchSize'>;
   /** Time source of every command. @default () => new Date() */
@@ -67,7 +68,15 @@ export interface ContentService extends SubgraphService {
 export async function startContentService(options: ContentServiceOptions): Promise<ContentService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startContentService needs `pool` or `databaseUrl`');
   const logger = options.logger ?? silentLogger;
-  const corpusDir = options.corpusDir ?? DEFAULT_CORPUS_DIR;
+  const corpusDir = options.corpusDir;
+  const corpusProblem = await corpusDirProblem(corpusDir);
+  if (corpusProblem) {
+    logger.warn(
+      { corpusDir, problem: corpusProblem },
+      `content: the corpus directory ${corpusDir} ${corpusProblem}: every ingestion by corpusFile will fail with CORPUS_FILE_NOT_FOUND ` +
+        '(ingesting by text still works). Clone the repository next to shared/ (the corpus is expected at ../shared/corpus) or set FLOWGRAPH_CORPUS_DIR',
+    );
+  }
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'content',
     logger,

@@ -16,6 +16,8 @@ import { extractionStreamId } from './events.ts';
 import { startKnowledgeService, type KnowledgeService } from './service.ts';
 import { chunkText, readCorpusFile } from './testing/chunkText.ts';
 
+/** Read at load: a missing corpus fails this file with one message (config/corpus.ts requireCorpus). */
+const SIGN_OF_THE_FOUR = readCorpusFile('sign-of-the-four.txt');
 let db: TestDatabase;
 let transport: IntegrationTransport;
 let service: KnowledgeService;
@@ -78,7 +80,7 @@ describe('extraction of sign-of-the-four.txt', () => {
   let chunks: IntegrationEvent[];
 
   beforeAll(async () => {
-    chunks = chunkEvents(documentId, readCorpusFile('sign-of-the-four.txt'), correlationId);
+    chunks = chunkEvents(documentId, SIGN_OF_THE_FOUR, correlationId);
     request = stepStarted('run-1', documentId, correlationId);
     // The EXTRACT step starts before every chunk arrived: the request waits for the last one.
     await transport.publish([request, ...chunks.slice(0, 10)]);

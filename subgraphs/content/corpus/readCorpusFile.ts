@@ -4,12 +4,8 @@
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DOCUMENT_LIMITS } from '../document/limits.ts';
 import { BadUserInputError, ContentRejectionReason } from '../errors.ts';
-
-/** `FLOWGRAPH_CORPUS_DIR`'s default: `../shared/corpus` relative to the repository root. */
-export const DEFAULT_CORPUS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'corpus');
 
 /** A plain file name: no separators, does not start with a dot, 1..255 characters. */
 const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._ -]{0,254}$/;

@@ -9,10 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInProcessTransport } from '../../../broker/in-process.ts';
 import { migrateServiceDatabase } from '../../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../../db/testing.ts';
+import { requireCorpus } from '../../../config/corpus.ts';
 import type { IntegrationEvent, IntegrationTransport } from '../../../eventstore/index.ts';
 import { startContentService, type ContentService } from '../service.ts';
 import { eventually, mustGraphQL, testLogger } from '../../../federation/testing/graphqlClient.ts';
 
+/** FLOWGRAPH_CORPUS_DIR or ../shared/corpus; a missing corpus fails this file with one message. */
+const CORPUS_DIR = requireCorpus();
 let db: TestDatabase;
 let transport: IntegrationTransport;
 let service: ContentService;
@@ -55,6 +58,7 @@ beforeAll(async () => {
     port: 0,
     transport,
     logger: testLogger,
+    corpusDir: CORPUS_DIR,
     relaySubscription: { pollIntervalMs: 50, standbyRetryMs: 100, retryDelayMs: 50 },
   });
 });

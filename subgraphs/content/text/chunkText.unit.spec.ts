@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORPUS_DIR } from '../corpus/readCorpusFile.ts';
+import { requireCorpus } from '../../../config/corpus.ts';
 import { CHUNKING_RULE, chunkText, type ChunkSizes, type TextChunk } from './chunkText.ts';
 import { decodeText } from './decodeText.ts';
 
@@ -67,7 +67,10 @@ function expectLossless(text: string, chunks: TextChunk[], max: number): void {
   expect(offset).toBe(text.length);
 }
 
-const manifest = readFileSync(path.join(DEFAULT_CORPUS_DIR, 'MANIFEST.csv'), 'utf8')
+/** FLOWGRAPH_CORPUS_DIR or ../shared/corpus; a missing corpus fails this file with one message. */
+const corpusDir = requireCorpus();
+
+const manifest = readFileSync(path.join(corpusDir, 'MANIFEST.csv'), 'utf8')
   .trim()
   .split('\n')
   .slice(1)
@@ -89,7 +92,7 @@ describe('chunkText on the corpus', () => {
   });
 
   it.each(Object.keys(EXPECTED_CHUNKS))('%s: lossless, ≤ 4000 characters per chunk, cuts where the rule says, pinned count', (file) => {
-    const { text } = decodeText(readFileSync(path.join(DEFAULT_CORPUS_DIR, file)));
+    const { text } = decodeText(readFileSync(path.join(corpusDir, file)));
     const chunks = chunkText(text);
     expectLossless(text, chunks, CHUNKING_RULE.maxChars);
     expect(chunks.map((c) => c.endOffset)).toEqual(naiveChunkEnds(text, CHUNKING_RULE));

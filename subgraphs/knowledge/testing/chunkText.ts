@@ -5,10 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../../../db/migrate.ts';
-
-/** The shared corpus folder (`../shared/corpus` from the repository root, or FLOWGRAPH_CORPUS_DIR). */
-export const CORPUS_DIR = path.resolve(REPO_ROOT, process.env.FLOWGRAPH_CORPUS_DIR ?? '../shared/corpus');
+import { requireCorpus } from '../../../config/corpus.ts';
 
 /** A chunk with its offsets (characters, end exclusive). */
 export interface TextChunk {
@@ -18,9 +15,14 @@ export interface TextChunk {
   endOffset: number;
 }
 
-/** Reads a corpus file as normalised text (BOM removed, CRLF → LF). */
+/**
+ * Reads a corpus file as normalised text (BOM removed, CRLF → LF). The corpus directory follows
+ * config/corpus.ts (FLOWGRAPH_CORPUS_DIR, absolute or cwd-relative; default ../shared/corpus).
+ * @throws Error from requireCorpus (`corpus not found at <dir> ...`) when the directory is
+ *   missing or empty; the read error when `file` is not in it
+ */
 export function readCorpusFile(file: string): string {
-  return readFileSync(path.join(CORPUS_DIR, file), 'utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  return readFileSync(path.join(requireCorpus(), file), 'utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
 }
 
 /** Splits `text` into chunks of at most `size` characters (default 2000), preferring paragraph breaks. */
