@@ -1,13 +1,15 @@
 /**
  * Integration events across two service databases, over the in-process transport, the
  * machine's NATS and a private NATS that is restarted while events flow. After each
- * disruption, every event has been handled exactly once.
+ * disruption, every event has been handled exactly once and, per source stream, in order
+ * (stream positions strictly increasing without gaps).
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import {
+  compareLogPositions,
   createEventStore,
   handleOnce,
   migrateEventStore,
@@ -15,24 +17,31 @@ import {
   type EventStore,
   type IntegrationEvent,
   type IntegrationTransport,
+  type LogPosition,
   type PublicEvents,
   type Subscription,
 } from '../eventstore/index.ts';
-import { delay, eventually } from '../eventstore/testing/fixture.ts';
+import { ADVISORY_LOCK } from '../eventstore/schema.ts';
+import { delay, eventually, gate } from '../eventstore/testing/fixture.ts';
 import { createInProcessTransport } from './in-process.ts';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createNatsTransport, streamNameOf } from './nats.ts';
+import { interceptPublish } from './testing/intercepted-transport.ts';
 import { startPrivateNats, type PrivateNats } from './testing/private-nats.ts';
 
 const SHARED_NATS = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const publicEvents: PublicEvents = { Pinged: { version: 1, schema: z.object({ n: z.number().int() }) } };
+const RELAY = 'relay:alpha';
+const STREAMS = ['pinger-0', 'pinger-1', 'pinger-2'];
 
 interface World {
   alphaDb: TestDatabase;
   betaDb: TestDatabase;
   alpha: EventStore;
   beta: EventStore;
+  /** Per source stream, the stream positions of the events beta handled (inbox committed), in handling order. */
+  handled: Map<string, number[]>;
 }
 let world: World;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -42,7 +51,7 @@ beforeEach(async () => {
   const betaDb = await createTestDatabase('prop_beta');
   await migrateEventStore(alphaDb.pool);
   await migrateEventStore(betaDb.pool);
-  world = { alphaDb, betaDb, alpha: createEventStore({ pool: alphaDb.pool }), beta: createEventStore({ pool: betaDb.pool }) };
+  world = { alphaDb, betaDb, alpha: createEventStore({ pool: alphaDb.pool }), beta: createEventStore({ pool: betaDb.pool }), handled: new Map() };
 });
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => {});
@@ -53,6 +62,16 @@ afterEach(async () => {
 });
 
 const fastSubscription = { pollIntervalMs: 50, standbyRetryMs: 100, retryDelayMs: 50 };
+
+/** Messages stored in alpha's JetStream stream: one per event when the broker dropped every duplicate. */
+async function storedMessages(url: string, namespace?: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(streamNameOf('alpha', namespace))).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
 
 /** Deletes the test's JetStream stream from the shared NATS after the test. */
 function removeStreamAfterwards(namespace: string) {
@@ -66,29 +85,62 @@ function removeStreamAfterwards(namespace: string) {
   });
 }
 
-function relay(transport: IntegrationTransport): Subscription {
-  const r = startRelay(world.alpha, { source: 'alpha', publicEvents, transport, batchSize: 50, subscription: fastSubscription });
+/** Starts alpha's relay; `store` defaults to alpha's (another store on the same database acts as a second process). */
+function relay(transport: IntegrationTransport, store = world.alpha): Subscription {
+  const r = startRelay(store, { source: 'alpha', publicEvents, transport, batchSize: 50, subscription: fastSubscription });
   cleanups.push(() => r.close());
   return r;
 }
 
-/** beta's effect: one Ponged event per Pinged, with the inbox row in the same transaction. */
-async function consume(transport: IntegrationTransport, consumer = 'beta-from-alpha', beforeAck?: (e: IntegrationEvent) => void) {
+/** The relay's committed checkpoint, read from alpha's database (null before its first commit). */
+async function relayCheckpoint(): Promise<LogPosition | null> {
+  const { rows } = await world.alphaDb.pool.query<{ transaction_id: string; global_position: string }>(
+    `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM eventstore.checkpoints WHERE subscription_name = $1`,
+    [RELAY],
+  );
+  return rows[0] ? { transactionId: rows[0].transaction_id, globalPosition: rows[0].global_position } : null;
+}
+
+/** Kills the PostgreSQL session holding the relay's advisory lock (the active relay's connection) and waits until it is gone. */
+async function killActiveRelayConnection(): Promise<void> {
+  const { rows } = await world.alphaDb.pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1
+        AND objid = (hashtext($2)::bigint & 4294967295)::text::oid AND objsubid = 2`,
+    [ADVISORY_LOCK.subscriptionsNamespace, RELAY],
+  );
+  expect(rows).toHaveLength(1);
+  const pid = rows[0]!.pid;
+  await world.alphaDb.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+  await eventually(
+    async () => (await world.alphaDb.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0,
+    10_000,
+    'relay backend gone',
+  );
+}
+
+/**
+ * beta's effect: one Ponged event per Pinged, with the inbox row in the same transaction;
+ * records the stream position of each event actually handled. `beforeAck` runs after the
+ * commit, before the transport is told the event was handled.
+ */
+async function consume(transport: IntegrationTransport, consumer = 'beta-from-alpha', beforeAck?: (e: IntegrationEvent) => void | Promise<void>) {
   const c = await transport.consume({
     consumer,
     source: 'alpha',
     types: ['Pinged'],
     handler: async (event) => {
-      await handleOnce(world.beta, event, (tx) =>
+      const outcome = await handleOnce(world.beta, event, (tx) =>
         tx.appendToStream('pongs', [{ type: 'Ponged', data: event.data, metadata: { causationId: event.eventId, correlationId: event.metadata.correlationId } }]),
       );
-      beforeAck?.(event);
+      if (outcome.handled) world.handled.set(event.streamId, [...(world.handled.get(event.streamId) ?? []), event.streamPosition]);
+      await beforeAck?.(event);
     },
   });
   cleanups.push(() => c.close());
   return c;
 }
 
+/** Appends `count` Pinged events (n = from..from+count-1), 10 per append, cycling over pinger-0..2. */
 async function ping(from: number, count: number) {
   for (let i = from; i < from + count; i += 10) {
     await world.alpha.appendToStream(
@@ -98,6 +150,7 @@ async function ping(from: number, count: number) {
   }
 }
 
+/** Every one of `total` events handled exactly once, and per source stream in order without gaps. */
 async function expectEachHandledOnce(total: number) {
   await eventually(async () => (await world.beta.readStream('pongs')).length >= total, 60_000, `${total} pongs`);
   await delay(300);
@@ -107,53 +160,121 @@ async function expectEachHandledOnce(total: number) {
   expect(new Set(pongs.map((p) => p.metadata.causationId)).size).toBe(total);
   const { rows } = await world.betaDb.pool.query(`SELECT count(*)::int AS n FROM eventstore.inbox WHERE source = 'alpha'`);
   expect(rows[0].n).toBe(total);
+  expect([...world.handled.keys()].sort()).toEqual(STREAMS);
+  for (const stream of STREAMS) {
+    const length = (await world.alpha.readStream(stream)).length;
+    expect(length).toBeGreaterThan(0);
+    expect(world.handled.get(stream), `handling order of ${stream}`).toEqual(Array.from({ length }, (_, i) => i));
+  }
 }
 
 describe('in-process transport', () => {
-  it('delivers every public event once, with its correlation id, and keeps the relay checkpoint behind the consumer', async () => {
+  it('delivers every public event once, in stream order, with its correlation id, and keeps the relay checkpoint behind the consumer', async () => {
     const transport = createInProcessTransport();
     cleanups.push(() => transport.close());
     let failOnce = true;
-    await consume(transport, 'beta-from-alpha', () => {
+    const held = gate();
+    let blocked: IntegrationEvent | undefined;
+    await consume(transport, 'beta-from-alpha', async (event) => {
       // Crash after the inbox commit, before the relay's checkpoint moves: redelivered, absorbed.
       if (failOnce) {
         failOnce = false;
         throw new Error('consumer crashed before ack');
       }
+      // Committed but not yet acknowledged: the relay must not move past it.
+      if ((event.data as { n: number }).n === 150) {
+        blocked = event;
+        await held.promise;
+      }
     });
     await world.alpha.appendToStream('private', [{ type: 'SecretKept', data: {} }]);
     relay(transport);
-    await ping(0, 200);
+    const writing = ping(0, 200);
+    await eventually(() => blocked !== undefined, 20_000, 'consumer blocked on n=150');
+    await delay(500); // give a checkpoint that wrongly moves the time to move
+    const behind = await relayCheckpoint();
+    expect(behind, 'earlier batches committed').not.toBeNull();
+    expect(compareLogPositions(behind!, blocked!.position)).toBeLessThan(0);
+    held.open();
+    await writing;
+    await eventually(async () => {
+      const cp = await relayCheckpoint();
+      return cp !== null && compareLogPositions(cp, blocked!.position) >= 0;
+    }, 20_000, 'relay checkpoint past the released event');
     await expectEachHandledOnce(200);
     const pongs = await world.beta.readStream('pongs');
     expect(pongs[0]?.metadata.correlationId).toBe('c-0');
+    const last = (await world.alpha.readStream('pinger-1')).at(-1)!; // n = 199 lands on pinger-1
+    expect(last.data).toEqual({ n: 199 });
+    expect(await relayCheckpoint()).toEqual({ transactionId: last.transactionId, globalPosition: last.globalPosition });
   });
 });
 
 describe('NATS JetStream transport', () => {
-  it('relay restarted mid-batch and a consumer that crashes before ack: every event handled exactly once', async () => {
+  it('relay crashes after publishing (batch on the broker, checkpoint uncommitted) and a consumer crashes before ack: each event handled exactly once, in order, duplicates dropped by the broker', async () => {
     const namespace = `t${randomBytes(4).toString('hex')}`;
-    const transport = await createNatsTransport({ url: SHARED_NATS, sources: ['alpha'], namespace });
+    const nats = await createNatsTransport({ url: SHARED_NATS, sources: ['alpha'], namespace });
     removeStreamAfterwards(namespace);
-    cleanups.push(() => transport.close());
+    cleanups.push(() => nats.close());
     let crashes = 0;
-    await consume(transport, 'beta-from-alpha', (e) => {
+    await consume(nats, 'beta-from-alpha', (e) => {
       if ((e.data as { n: number }).n % 97 === 5 && crashes < 5) {
         crashes++;
         throw new Error('consumer crashed before ack');
       }
     });
-    let r = relay(transport);
-    const writing = ping(0, 1000);
-    await delay(150);
-    await r.close(); // mid-batch: the next relay resumes from the checkpoint, NATS drops duplicates
-    r = relay(transport);
-    await writing;
+
+    // The relay's faults, each once, while events flow and only after the broker acknowledged:
+    //  1. the whole batch is published, then the relay's PostgreSQL session is killed: its COMMIT
+    //     fails, a relay (the standby or the same one reconnecting) republishes from the checkpoint;
+    //  2. the first half of a batch is published, then the transport fails: rolled back, retried.
+    let killedBatch: readonly IntegrationEvent[] | undefined;
+    let abortedBatch: readonly IntegrationEvent[] | undefined;
+    const checkpointsAtFault: (LogPosition | null)[] = [];
+    const transport = interceptPublish(nats, async (events, publish) => {
+      if (!killedBatch && transport.publishedCount >= 200 && events.length >= 2) {
+        await publish(events);
+        killedBatch = events;
+        checkpointsAtFault.push(await relayCheckpoint());
+        await killActiveRelayConnection();
+        return;
+      }
+      if (killedBatch && !abortedBatch && transport.publishedCount >= 500 && events.length >= 2) {
+        await publish(events.slice(0, Math.ceil(events.length / 2)));
+        abortedBatch = events;
+        checkpointsAtFault.push(await relayCheckpoint());
+        throw new Error('transport failed mid-batch');
+      }
+      await publish(events);
+    });
+    relay(transport);
+    const secondProcess = createEventStore({ pool: world.alphaDb.pool });
+    cleanups.push(() => secondProcess.close());
+    relay(transport, secondProcess); // a standby relay, as a second process would run
+    await ping(0, 1000);
     await expectEachHandledOnce(1000);
+
     expect(crashes).toBeGreaterThan(0);
+    expect(killedBatch).toBeDefined();
+    expect(abortedBatch).toBeDefined();
+    // At each fault the checkpoint had not reached the published events...
+    const faults = [killedBatch!, abortedBatch!];
+    faults.forEach((batch, i) => {
+      const cp = checkpointsAtFault[i];
+      expect(cp, 'earlier batches committed').not.toBeNull();
+      expect(compareLogPositions(cp!, batch[0]!.position)).toBeLessThan(0);
+    });
+    // ...so they were published again (the killed batch wholly, the aborted batch's first half)...
+    for (const e of killedBatch!) expect(transport.published.get(e.eventId), `publishes of ${e.eventId}`).toBeGreaterThanOrEqual(2);
+    for (const e of abortedBatch!.slice(0, Math.ceil(abortedBatch!.length / 2))) expect(transport.published.get(e.eventId)).toBeGreaterThanOrEqual(2);
+    expect(transport.published.size).toBe(1000);
+    expect(transport.publishedCount).toBeGreaterThan(1000);
+    // ...and the broker stored each event once: it dropped the duplicates by message id.
+    expect(await storedMessages(SHARED_NATS, namespace)).toBe(1000);
+    expect(await relayCheckpoint()).not.toBeNull();
   });
 
-  it('a restarted consumer resumes from its durable position', async () => {
+  it('a restarted consumer resumes from its durable position, in order', async () => {
     const namespace = `t${randomBytes(4).toString('hex')}`;
     const transport = await createNatsTransport({ url: SHARED_NATS, sources: ['alpha'], namespace });
     removeStreamAfterwards(namespace);
@@ -166,12 +287,14 @@ describe('NATS JetStream transport', () => {
     await ping(100, 100);
     await consume(transport);
     await expectEachHandledOnce(200);
+    expect(await storedMessages(SHARED_NATS, namespace)).toBe(200);
   });
 
-  it('NATS restarted while events flow: nothing lost, nothing handled twice', async () => {
+  it('NATS restarted while events flow: nothing lost, nothing handled twice, stream order kept', async () => {
     const nats: PrivateNats = await startPrivateNats();
     cleanups.push(() => nats.dispose());
-    const transport = await createNatsTransport({ url: nats.url, sources: ['alpha'] });
+    const inner = await createNatsTransport({ url: nats.url, sources: ['alpha'] });
+    const transport = interceptPublish(inner);
     cleanups.push(() => transport.close());
     relay(transport);
     await consume(transport);
@@ -184,5 +307,7 @@ describe('NATS JetStream transport', () => {
     await nats.start();
     await writing;
     await expectEachHandledOnce(1500);
+    expect(transport.published.size).toBe(1500);
+    expect(await storedMessages(nats.url)).toBe(1500);
   }, 120_000);
 });
