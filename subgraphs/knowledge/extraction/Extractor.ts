@@ -31,7 +31,8 @@ import {
 import type { EventStoreTransaction } from '../../../eventstore/index.ts';
 import { KNOWLEDGE_ACTOR } from '../consumers/workflowsConsumer.ts';
 import { entityStreamId } from './entityId.ts';
-import { extractDocument, type DocumentExtraction } from './extractDocument.ts';
+import type { DocumentExtraction } from './extractDocument.ts';
+import { extractDocumentInWorker } from './extractDocumentInWorker.ts';
 
 /** Attempts of one document's transaction when concurrent writers win. */
 export const MAX_EXTRACTION_ATTEMPTS = 5;
@@ -125,7 +126,7 @@ export function startExtractor(options: { store: EventStore; pool: pg.Pool; logg
           return; // the chunk consumer wakes us when more arrive
         }
         const started = Date.now();
-        extraction = await extractDocument(chunks.map((c) => ({ chunkIndex: c.chunk_index, text: c.text })));
+        extraction = await extractDocumentInWorker(chunks.map((c) => ({ chunkIndex: c.chunk_index, text: c.text })), logger);
         logger.info({ documentId, chunks: chunks.length, entities: extraction.entities.length, relations: extraction.relationCount, ms: Date.now() - started }, 'knowledge: document extracted');
       }
       try {
