@@ -168,8 +168,8 @@ describe('ingestDocument from the corpus', () => {
     expect(mine[0]).toMatchObject({ source: 'content', type: 'DocumentIngested', schemaVersion: 1, data: { documentId: doc.id, title: 'Dracula', sizeBytes: 883160 } });
     expect(mine[0]!.data).not.toHaveProperty('runId');
     const chunkEvents = mine.filter((e) => e.type === 'DocumentChunked');
-    expect(chunkEvents.map((e) => (e.data as any).chunkIndex)).toEqual([...Array(expected).keys()]);
-    expect(chunkEvents.every((e) => (e.data as any).chunkCount === expected)).toBe(true);
+    expect(chunkEvents.map((e) => (e.data as { chunkIndex: number }).chunkIndex)).toEqual([...Array(expected).keys()]);
+    expect(chunkEvents.every((e) => (e.data as { chunkCount: number }).chunkCount === expected)).toBe(true);
     expect(mine.at(-1)).toMatchObject({ type: 'DocumentProcessed', data: { documentId: doc.id, chunkCount: expected } });
     expect(Math.ceil((expected + 2) / APPEND_BATCH_SIZE)).toBe(11);
   });

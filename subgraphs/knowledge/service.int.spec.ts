@@ -92,8 +92,8 @@ describe('extraction of sign-of-the-four.txt', () => {
   it('ends with DocumentEntitiesExtracted carrying runId, stepName and the cause', async () => {
     const done = await eventually(async () => knowledgeEvents('DocumentEntitiesExtracted')[0], 60_000);
     expect(done.data).toMatchObject({ documentId, runId: 'run-1', stepName: 'extract' });
-    expect((done.data as any).entityCount).toBeGreaterThan(20);
-    expect((done.data as any).relationCount).toBeGreaterThan(20);
+    expect((done.data as { entityCount: number }).entityCount).toBeGreaterThan(20);
+    expect((done.data as { relationCount: number }).relationCount).toBeGreaterThan(20);
     expect(done.data).not.toHaveProperty('chunkCount'); // private field stripped by toPublic
     expect(done.metadata).toMatchObject({ correlationId, causationId: request.eventId, actor: 'system:knowledge' });
     await eventually(async () => (knowledgeEvents('RelationObserved').length > 0 ? true : undefined));
@@ -136,8 +136,8 @@ describe('extraction of sign-of-the-four.txt', () => {
   it('another run extracting the same document completes without new mentions', async () => {
     const before = (await reader.readStream(extractionStreamId(documentId))).filter((e) => e.type === 'EntityMentioned').length;
     await transport.publish([stepStarted('run-2', documentId, randomUUID())]);
-    const done = await eventually(async () => knowledgeEvents('DocumentEntitiesExtracted').find((e) => (e.data as any).runId === 'run-2'));
-    expect(done.data).toMatchObject({ entityCount: (knowledgeEvents('DocumentEntitiesExtracted')[0]!.data as any).entityCount });
+    const done = await eventually(async () => knowledgeEvents('DocumentEntitiesExtracted').find((e) => (e.data as { runId?: string }).runId === 'run-2'));
+    expect(done.data).toMatchObject({ entityCount: (knowledgeEvents('DocumentEntitiesExtracted')[0]!.data as { entityCount: number }).entityCount });
     expect((await reader.readStream(extractionStreamId(documentId))).filter((e) => e.type === 'EntityMentioned').length).toBe(before);
   });
 });
@@ -151,12 +151,12 @@ describe('requests that do not complete', () => {
     expect(rows).toEqual([{ status: 'CANCELLED', reason: 'operator' }]);
     await transport.publish(chunkEvents('doc-late', 'Ada Lovelace met Charles Babbage in London.', correlationId));
     await service.extractor.idle();
-    expect(knowledgeEvents('DocumentEntitiesExtracted').filter((e) => (e.data as any).runId === 'run-cancelled')).toHaveLength(0);
+    expect(knowledgeEvents('DocumentEntitiesExtracted').filter((e) => (e.data as { runId?: string }).runId === 'run-cancelled')).toHaveLength(0);
   });
 
   it('an EXTRACT step without documentId fails with ExtractionFailed', async () => {
     await transport.publish([stepStarted('run-nodoc', undefined, randomUUID())]);
-    const failed = await eventually(async () => knowledgeEvents('ExtractionFailed').find((e) => (e.data as any).runId === 'run-nodoc'));
+    const failed = await eventually(async () => knowledgeEvents('ExtractionFailed').find((e) => (e.data as { runId?: string }).runId === 'run-nodoc'));
     expect(failed.data).toMatchObject({ stepName: 'extract', reason: expect.stringContaining('documentId') });
   });
 });

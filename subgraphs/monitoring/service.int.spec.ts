@@ -112,7 +112,7 @@ describe('trace', () => {
       runId: null,
       occurredAt: '2025-03-01T10:00:00.025Z',
     });
-    expect(chunk.summary).toEqual({ documentId: (source.data as any).documentId, chunkIndex: 0, chunkCount: 3, text: { omitted: 'text', length: run.chunkTexts[0]!.length }, startOffset: 0, endOffset: run.chunkTexts[0]!.length });
+    expect(chunk.summary).toEqual({ documentId: (source.data as { documentId: string }).documentId, chunkIndex: 0, chunkCount: 3, text: { omitted: 'text', length: run.chunkTexts[0]!.length }, startOffset: 0, endOffset: run.chunkTexts[0]!.length });
     expect(chunk.lagMs).toBeGreaterThan(0);
     // The text is nowhere in monitoring's database: neither the read model nor its event log.
     const needle = run.chunkTexts[0]!.slice(0, 60);

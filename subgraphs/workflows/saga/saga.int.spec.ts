@@ -75,7 +75,7 @@ async function startRun(correlationId: string): Promise<string> {
 
 /** Waits for workflows to publish an event of `type` for `runId` matching `where`. */
 function published_(type: string, runId: string, where: (data: any) => boolean = () => true): Promise<IntegrationEvent<any>> {
-  return eventually(async () => published.find((e) => e.type === type && (e.data as any).runId === runId && where(e.data)));
+  return eventually(async () => published.find((e) => e.type === type && (e.data as { runId?: string }).runId === runId && where(e.data)));
 }
 const stepStarted = (runId: string, stepName: string, attempt = 1) => published_('StepStarted', runId, (d) => d.stepName === stepName && d.attempt === attempt);
 
@@ -160,7 +160,7 @@ describe('the saga, workflows side', () => {
     expect(events[6]!.metadata).toMatchObject({ actor: 'operator', originCorrelationId: 'some-other-request' });
 
     // What workflows published for this run: its public events only, in order, with the run's correlation id.
-    const mine = published.filter((e) => (e.data as any).runId === runId);
+    const mine = published.filter((e) => (e.data as { runId?: string }).runId === runId);
     expect(mine.map((e) => e.type)).toEqual(['RunStarted', 'StepStarted', 'StepCompleted', 'StepStarted', 'StepCompleted', 'StepStarted', 'StepCompleted', 'RunCompleted']);
     expect(mine.every((e) => e.metadata.correlationId === correlationId)).toBe(true);
     expect(mine.map((e) => e.eventId)).toEqual(events.map((e) => e.eventId));
@@ -215,7 +215,7 @@ describe('the saga, workflows side', () => {
     expect(events[2]!.data).toMatchObject({ source: 'content', error: { message: 'The text is empty [EMPTY_INPUT]' } });
     expect(events.every((e) => e.metadata.correlationId === correlationId && typeof e.metadata.causationId === 'string')).toBe(true);
     // StepFailed is public; StepRetried is not.
-    const types = published.filter((e) => (e.data as any).runId === runId).map((e) => e.type);
+    const types = published.filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.type);
     expect(types).toEqual(['RunStarted', 'StepStarted', 'StepFailed', 'StepStarted', 'StepFailed', 'RunFailed']);
   });
 
