@@ -7,10 +7,12 @@
 /** Every `extensions.code` the monitoring subgraph can return. */
 export const MonitoringErrorCode = {
   /**
-   * Input that breaks a documented rule: `first` out of range, an over-long filter value, or an
-   * `after` cursor the server did not produce (`details.field` names the argument).
+   * Input that breaks a documented rule: `first` out of range, an over-long filter value
+   * (`details.field` names the argument).
    */
   BadUserInput: 'BAD_USER_INPUT',
+  /** An `after` cursor the server did not produce: the event store's code, as the other subgraphs answer. */
+  InvalidCursor: 'INVALID_CURSOR',
   /** Anything unexpected; the real error is logged, never returned. */
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -25,6 +27,13 @@ export class MonitoringError extends Error {
   ) {
     super(message);
     this.name = new.target.name;
+  }
+}
+
+/** A cursor this server did not produce; `details.field` names the argument. Code `INVALID_CURSOR`. */
+export class InvalidCursorInputError extends MonitoringError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(MonitoringErrorCode.InvalidCursor, message, details);
   }
 }
 

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { decodeCursor, encodeCursor, LOG_BOUND_CTE, type LogPosition } from '../../eventstore/index.ts';
 import type { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
-import { BadUserInputError } from './errors.ts';
+import { BadUserInputError, InvalidCursorInputError } from './errors.ts';
 import type { Json } from './observe/summarizePayload.ts';
 import { orderCausally, type CausalEntry } from './trace/orderCausally.ts';
 
@@ -299,7 +299,7 @@ function decodeAfter(after: string): LogPosition {
     if (BigInt(position.transactionId) > 9223372036854775807n) throw new Error('transaction id out of range');
     return position;
   } catch {
-    throw new BadUserInputError('Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
+    throw new InvalidCursorInputError('Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
   }
 }
 

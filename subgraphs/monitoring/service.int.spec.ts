@@ -212,11 +212,11 @@ describe('event feed', () => {
     expect((await readAllPages(4, { type: 'NoSuchType' })).ids).toEqual([]);
   });
 
-  it('a cursor the server did not make, or first out of range, is BAD_USER_INPUT', async () => {
+  it('a cursor the server did not make is INVALID_CURSOR, first out of range BAD_USER_INPUT', async () => {
     for (const after of ['garbage', Buffer.from('fg1:1:x').toString('base64url'), Buffer.from('fg1:99999999999999999999:1').toString('base64url')]) {
       const result = await postGraphQL(service.url, FEED, { after, first: 5 });
       expect(result.data).toBeNull();
-      expect(result.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
+      expect(result.errors?.[0]?.extensions).toEqual({ code: 'INVALID_CURSOR', field: 'after' });
       expect(result.errors?.[0]?.message).toMatch(/Invalid cursor/);
     }
     const tooMany = await postGraphQL(service.url, FEED, { first: 501 });
