@@ -28,7 +28,7 @@ import { createCommandHandlers } from './commandHandlers.ts';
 import { corpusDirProblem } from './corpus/corpusDirProblem.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
-import { documentsProjection } from './projections/documentsProjection.ts';
+import { projections } from './projections/index.ts';
 import { CONTENT_SOURCE, contentPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startIngestStepConsumer } from './saga/ingestStepConsumer.ts';
@@ -80,7 +80,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'content',
     logger,
-    inlineProjections: [documentsProjection],
+    inlineProjections: projections,
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const commands = createCommandHandlers(store, { corpusDir, now: options.now });

@@ -29,8 +29,7 @@ import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
 import { startExtractor, type Extractor } from './extraction/Extractor.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
-import { extractionProjection } from './projections/extractionProjection.ts';
-import { graphProjection } from './projections/graphProjection.ts';
+import { projections } from './projections/index.ts';
 import { KNOWLEDGE_SOURCE, knowledgePublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 
@@ -63,7 +62,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'knowledge',
     logger,
-    inlineProjections: [graphProjection, extractionProjection],
+    inlineProjections: projections,
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const readModel = createReadModel(prisma);

@@ -19,7 +19,7 @@ import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
-import { observedEventsProjection } from './projections/observedEventsProjection.ts';
+import { projections } from './projections/index.ts';
 import { createReadModel } from './readModel.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
@@ -57,7 +57,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'monitoring',
     logger,
-    inlineProjections: [observedEventsProjection],
+    inlineProjections: projections,
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const readModel = createReadModel(pool, prisma);

@@ -28,8 +28,7 @@ import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
 import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
-import { runsProjection } from './projections/runsProjection.ts';
-import { workflowsProjection } from './projections/workflowsProjection.ts';
+import { projections } from './projections/index.ts';
 import { WORKFLOWS_SOURCE, workflowsPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startSagaConsumers } from './saga/sagaConsumers.ts';
@@ -78,7 +77,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'workflows',
     logger,
-    inlineProjections: [workflowsProjection, runsProjection],
+    inlineProjections: projections,
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const commands = createCommandHandlers(store, clock);
