@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { decodeCursor, encodeCursor, LOG_BOUND_CTE, type LogPosition } from '../../eventstore/index.ts';
 import type { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
 import { BadUserInputError, InvalidCursorInputError } from './errors.ts';
+import type { IntegrationEventObservedData } from './observe/events.ts';
 import type { Json } from './observe/summarizePayload.ts';
 import { orderCausally, type CausalEntry } from './trace/orderCausally.ts';
 
@@ -22,21 +23,11 @@ export const TRACE_MAX_LOADED = 20_000;
 /** Longest filter value (source, type, correlation id), in characters. */
 export const MAX_FILTER_CHARS = 500;
 
-/** An observed event as served. */
-export interface ObservedEventView {
-  source: string;
-  eventId: string;
-  type: string;
-  schemaVersion: number;
-  streamId: string;
-  streamPosition: number;
-  correlationId: string | null;
-  causationId: string | null;
-  actor: string | null;
-  runId: string | null;
+/** An observed event as served: the stored observation, with its times as Dates. */
+export interface ObservedEventView extends Omit<IntegrationEventObservedData, 'occurredAt'> {
   occurredAt: Date;
+  /** When monitoring committed its observation. */
   observedAt: Date;
-  summary: Json;
   /** Position of its observation in monitoring's log (feed order and cursor). */
   position: LogPosition;
   /** `position.globalPosition` as a bigint (tie-breaker of the causal order). */

@@ -17,6 +17,15 @@ import { observedEventsProjection } from './projections/observedEventsProjection
 import { startMonitoringService, type MonitoringService } from './service.ts';
 import { integrationEvent, sagaRun, type SagaRun } from './testing/sagaEvents.ts';
 
+/** A trace entry as the GraphQL API returns it (the fields these tests select). */
+interface TraceEntryResult {
+  depth: number;
+  causeEventId: string | null;
+  durationSinceCauseMs: number | null;
+  sinceTraceStartMs: number;
+  event: { eventId: string; source: string; type: string; summary: unknown; lagMs: number; [field: string]: unknown };
+}
+
 let db: TestDatabase;
 let transport: IntegrationTransport;
 let service: MonitoringService;
@@ -75,7 +84,7 @@ describe('trace', () => {
       sources: ['content', 'knowledge', 'workflows'],
       truncated: false,
     });
-    const events = trace.events as any[];
+    const events = trace.events as TraceEntryResult[];
     expect(events.map((e) => e.event.eventId)).toEqual(run.inCausalOrder.map((e) => e.eventId));
     expect(events.map((e) => `${e.event.source}.${e.event.type}`)).toEqual([
       'workflows.RunStarted',
@@ -96,13 +105,13 @@ describe('trace', () => {
     expect(events.map((e) => e.durationSinceCauseMs)).toEqual([null, 5, 15, 20, 21, 22, 25, 10, 11, 19, 29, 10, 11]);
     expect(events.map((e) => e.depth)).toEqual([0, 1, 2, 2, 2, 2, 2, 3, 3, 4, 4, 5, 5]);
     expect(events.map((e) => e.sinceTraceStartMs)).toEqual([0, 5, 20, 25, 26, 27, 30, 40, 41, 60, 70, 80, 81]);
-    expect(events[0].causeEventId).toBeNull();
-    expect(events[2].causeEventId).toBe(run.byName['StepStarted:ingest']!.eventId);
+    expect(events[0]!.causeEventId).toBeNull();
+    expect(events[2]!.causeEventId).toBe(run.byName['StepStarted:ingest']!.eventId);
   });
 
   it('keeps metadata and a bounded summary without chunk text', async () => {
     const { trace } = await gql(`query($c: ID!) { trace(correlationId: $c) { events { event { ${EVENT_FIELDS} } } } }`, { c: run.correlationId });
-    const chunk = (trace.events as any[]).map((e) => e.event).find((e) => e.type === 'DocumentChunked');
+    const chunk = (trace.events as TraceEntryResult[]).map((e) => e.event).find((e) => e.type === 'DocumentChunked')!;
     const source = run.byName['DocumentChunked:0']!;
     expect(chunk).toMatchObject({
       eventId: source.eventId,

@@ -17,13 +17,13 @@ describe('summarizePayload', () => {
   });
 
   it('omits a run input’s inline document text at any depth and cuts long strings', () => {
-    const summary = summarizePayload({ runInput: { title: 'T', text: 'x'.repeat(10_000) }, reason: 'é'.repeat(500) }) as any;
+    const summary = summarizePayload({ runInput: { title: 'T', text: 'x'.repeat(10_000) }, reason: 'é'.repeat(500) }) as { runInput: unknown; reason: string };
     expect(summary.runInput).toEqual({ title: 'T', text: { omitted: 'text', length: 10_000 } });
     expect(summary.reason).toBe(`${'é'.repeat(MAX_SUMMARY_STRING_CHARS)}…`);
   });
 
   it('bounds arrays and nesting', () => {
-    const summary = summarizePayload({ list: Array.from({ length: 30 }, (_, i) => i), deep: { a: { b: { c: { d: 1 } }, l: [[1]] } } }) as any;
+    const summary = summarizePayload({ list: Array.from({ length: 30 }, (_, i) => i), deep: { a: { b: { c: { d: 1 } }, l: [[1]] } } }) as { list: unknown[]; deep: unknown };
     expect(summary.list).toHaveLength(MAX_SUMMARY_ARRAY_ITEMS + 1);
     expect(summary.list.at(-1)).toBe('… 10 more');
     // payload (0) → deep (1) → a (2) → b (3): replaced.
@@ -32,7 +32,7 @@ describe('summarizePayload', () => {
 
   it('never exceeds MAX_SUMMARY_BYTES, keeping the leading top-level fields', () => {
     const wide = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`field${i}`, 'y'.repeat(150)]));
-    const summary = summarizePayload({ runId: 'r-1', ...wide }) as any;
+    const summary = summarizePayload({ runId: 'r-1', ...wide });
     expect(size(summary)).toBeLessThanOrEqual(MAX_SUMMARY_BYTES);
     expect(summary).toMatchObject({ truncated: true, runId: 'r-1', field0: 'y'.repeat(150) });
     expect(summarizePayload(Array.from({ length: 20 }, () => 'z'.repeat(200)))).toEqual({ truncated: true });

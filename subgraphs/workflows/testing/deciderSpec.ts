@@ -33,7 +33,7 @@ export function deciderSpec<S, C, E extends { type: string; data: unknown }>(dec
             then(expected) {
               expect(run()).toEqual(expected);
             },
-            thenThrows(errorClass, code) {
+            thenThrows<T extends WorkflowsError>(errorClass: new (...args: any[]) => T, code: string): T {
               let caught: unknown;
               try {
                 run();
@@ -42,7 +42,7 @@ export function deciderSpec<S, C, E extends { type: string; data: unknown }>(dec
               }
               expect(caught).toBeInstanceOf(errorClass);
               expect((caught as WorkflowsError).code).toBe(code);
-              return caught as any;
+              return caught as T;
             },
           };
         },
