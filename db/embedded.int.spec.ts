@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../test/support/ports.ts';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type RunningEmbeddedPostgres } from './embedded.ts';
 
-// A private server on its own port and temp directory: never the machine's shared PostgreSQL.
-const PORT = 54342;
+// A private server on its own port (picked by the OS, kept across the restarts below) and temp
+// directory: never the machine's shared PostgreSQL.
+let PORT: number;
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
@@ -28,6 +30,7 @@ describe('startEmbeddedPostgres', () => {
     // mkdtemp makes a mode-700 folder, which (as root) the postgres OS user cannot traverse.
     await chmod(root, 0o755);
     dataDir = path.join(root, 'postgres');
+    PORT = await freePort();
   });
   afterAll(async () => {
     await server?.stop();
@@ -83,7 +86,7 @@ describe('startEmbeddedPostgres', () => {
     await rm(junk, { recursive: true, force: true });
     await mkdir(junk, { recursive: true });
     await writeFile(path.join(junk, 'notes.txt'), 'hello');
-    const err = await startEmbeddedPostgres({ port: PORT + 1, dataDir: junk }).catch((e: unknown) => e);
+    const err = await startEmbeddedPostgres({ port: await freePort(), dataDir: junk }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EmbeddedPostgresError);
     expect(err).toMatchObject({ code: 'BAD_DATA_DIR' });
   });

@@ -6,12 +6,12 @@
  * Runs on a private embedded PostgreSQL whose pg_hba requires passwords.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICES } from '../config/services.ts';
+import { freePort } from '../test/support/ports.ts';
 import { createEventStore } from '../eventstore/index.ts';
 import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './embedded.ts';
 import { migrateServiceDatabase } from './migrate.ts';
@@ -20,14 +20,6 @@ import { provisionServiceDatabases, type ProvisionedService } from './provision.
 let root: string;
 let server: RunningEmbeddedPostgres;
 let provisioned: ProvisionedService[];
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });

@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../test/support/ports.ts';
 import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './embedded.ts';
 import { passwordMatches, provisionServiceDatabases, provisionWithStoredPasswords, ProvisionError } from './provision.ts';
 
 // Password authentication cannot be proven on the machine's server (trust for 127.0.0.1):
 // these tests run a private embedded server whose pg_hba requires scram-sha-256.
-const PORT = 54344;
 
 async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
@@ -24,7 +24,7 @@ describe('provisionServiceDatabases', () => {
   beforeAll(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'fg-provision-'));
     await chmod(root, 0o755);
-    server = await startEmbeddedPostgres({ port: PORT, dataDir: path.join(root, 'postgres'), authMethod: 'scram-sha-256' });
+    server = await startEmbeddedPostgres({ port: await freePort(), dataDir: path.join(root, 'postgres'), authMethod: 'scram-sha-256' });
   });
   afterAll(async () => {
     await server?.stop();

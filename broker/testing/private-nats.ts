@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../test/support/ports.ts';
 
 /** Path of the nats-server binary. @default NATS_SERVER_BIN or /usr/sbin/nats-server */
 const BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
@@ -20,17 +21,6 @@ export interface PrivateNats {
   start(): Promise<void>;
   /** Stops it and deletes its store. Idempotent. */
   dispose(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
