@@ -124,8 +124,9 @@ async function applyOne(recorded: RecordedEvent, client: ClientBase): Promise<vo
         [runId, d.reason, d.cancelledAt],
       );
       await client.query(
-        `UPDATE step_runs SET status = 'CANCELLED', deadline = NULL, retry_at = NULL, ended_at = $2::timestamptz
-          WHERE run_id = $1 AND status IN ('RUNNING', 'RETRY_SCHEDULED')`,
+        `UPDATE step_runs SET status = 'CANCELLED', deadline = NULL, retry_at = NULL,
+                ended_at = CASE WHEN status = 'PENDING' THEN NULL ELSE $2::timestamptz END
+          WHERE run_id = $1 AND status IN ('PENDING', 'RUNNING', 'RETRY_SCHEDULED')`,
         [runId, d.cancelledAt],
       );
       await clearDeadline(client, runId);

@@ -3,7 +3,8 @@
  *
  * Run:  RUNNING → COMPLETED | FAILED | CANCELLED;  FAILED → RUNNING (manual retryStep).
  * Step: PENDING → RUNNING → COMPLETED | FAILED | TIMED_OUT;  FAILED | TIMED_OUT → RETRY_SCHEDULED
- *       (policy or manual) → RUNNING;  RUNNING | RETRY_SCHEDULED → CANCELLED (run cancelled).
+ *       (policy or manual) → RUNNING;  PENDING | RUNNING | RETRY_SCHEDULED → CANCELLED (run
+ *       cancelled).
  * Steps run one at a time, in definition order.
  */
 import { addMs } from '../clock.ts';

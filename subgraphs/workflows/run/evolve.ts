@@ -123,7 +123,7 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
         ...state,
         status: 'CANCELLED',
         steps: state.steps.map((s) =>
-          s.status === 'RUNNING' || s.status === 'RETRY_SCHEDULED' ? { ...s, status: 'CANCELLED', deadline: null, retryAt: null } : s,
+          s.status === 'PENDING' || s.status === 'RUNNING' || s.status === 'RETRY_SCHEDULED' ? { ...s, status: 'CANCELLED', deadline: null, retryAt: null } : s,
         ),
       };
     default:
