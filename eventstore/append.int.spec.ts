@@ -8,6 +8,7 @@ import {
   InvalidStreamIdError,
   WrongExpectedVersionError,
   DEFAULT_MAX_EVENT_BYTES,
+  MAX_JSON_DEPTH,
   type EventStore,
 } from './index.ts';
 import { createStoreFixture, type StoreFixture } from './testing/fixture.ts';
@@ -25,6 +26,13 @@ const countEvents = async (streamId?: string) => {
     ? await fx.db.pool.query('SELECT count(*)::int AS n FROM eventstore.events WHERE stream_id = $1', [streamId])
     : await fx.db.pool.query('SELECT count(*)::int AS n FROM eventstore.events');
   return rows[0].n as number;
+};
+
+/** `{ n: { n: ... { n: 1 } } }` with `levels` objects. */
+const nested = (levels: number): unknown => {
+  let value: unknown = 1;
+  for (let i = 0; i < levels; i++) value = { n: value };
+  return value;
 };
 
 describe('appendToStream', () => {
@@ -123,6 +131,13 @@ describe('appendToStream', () => {
     expect(await countEvents('atomic-1')).toBe(1);
   });
 
+  it(`stores data nested exactly MAX_JSON_DEPTH (${MAX_JSON_DEPTH}) levels deep and reads it back`, async () => {
+    const data = nested(MAX_JSON_DEPTH);
+    await store.appendToStream('deep-ok', [{ type: 'Deep', data }]);
+    const [event] = await store.readStream('deep-ok');
+    expect(event!.data).toEqual(data);
+  });
+
   describe('bad input is a typed error and stores nothing', () => {
     const cases: [string, () => Promise<unknown>, new (...args: never[]) => Error][] = [
       ['unknown expected-version value', () => store.appendToStream('bad-1', [{ type: 'A', data: {} }], { expectedVersion: 'latest' as never }), InvalidExpectedVersionError],
@@ -143,6 +158,8 @@ describe('appendToStream', () => {
         data.self = data;
         return store.appendToStream('bad-1', [{ type: 'A', data }]);
       }, InvalidEventDataError],
+      ['data nested deeper than MAX_JSON_DEPTH', () => store.appendToStream('bad-1', [{ type: 'A', data: nested(MAX_JSON_DEPTH + 1) }]), InvalidEventDataError],
+      ['metadata nested 100,000 levels deep', () => store.appendToStream('bad-1', [{ type: 'A', data: {}, metadata: { deep: nested(100_000) } }]), InvalidEventDataError],
       ['an empty type', () => store.appendToStream('bad-1', [{ type: '', data: {} }]), InvalidEventDataError],
       ['a malformed event id', () => store.appendToStream('bad-1', [{ eventId: 'not-a-uuid', type: 'A', data: {} }]), InvalidEventDataError],
       ['oversized event', () => store.appendToStream('bad-1', [{ type: 'A', data: { s: 'x'.repeat(DEFAULT_MAX_EVENT_BYTES) } }]), EventTooLargeError],

@@ -16,6 +16,13 @@ import type { EventMetadata, ExpectedVersion, NewEvent } from './types.ts';
 export const MAX_STREAM_ID_LENGTH = 500;
 /** Largest serialised metadata of one event, in UTF-8 bytes of JSON. */
 export const MAX_METADATA_BYTES = 16 * 1024;
+/**
+ * Deepest nesting of objects and arrays in an event's data or metadata (the value itself is
+ * level 1). Deeper JSON is refused: recursive readers downstream (schema validation, upcasters,
+ * GraphQL serialisation) would overflow the call stack on it and stall every subscription that
+ * meets the event, for ever.
+ */
+export const MAX_JSON_DEPTH = 64;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
 
@@ -69,7 +76,7 @@ export function prepareBatch(
   if (events.length === 0) throw new EmptyBatchError(streamId);
   const batch: PreparedBatch = { eventIds: [], types: [], schemaVersions: [], data: [], metadata: [], callerChoseIds: false };
   const seen = new Set<string>();
-  if (batchMetadata !== undefined) checkJson(batchMetadata, 'options.metadata', new Set());
+  if (batchMetadata !== undefined) checkJson(batchMetadata, 'options.metadata', new Set(), 1);
   events.forEach((event, index) => {
     const at = `events[${index}]`;
     if (event === null || typeof event !== 'object') throw new InvalidEventDataError(at, 'must be an object { type, data }');
@@ -90,11 +97,11 @@ export function prepareBatch(
       throw new InvalidEventDataError(`${at}.schemaVersion`, 'must be an integer >= 1');
     }
     if (!('data' in event)) throw new InvalidEventDataError(`${at}.data`, 'is missing');
-    checkJson(event.data, `${at}.data`, new Set());
+    checkJson(event.data, `${at}.data`, new Set(), 1);
     const data = JSON.stringify(event.data);
     const size = Buffer.byteLength(data, 'utf8');
     if (size > maxEventBytes) throw new EventTooLargeError(index, event.type, size, maxEventBytes);
-    if (event.metadata !== undefined) checkJson(event.metadata, `${at}.metadata`, new Set());
+    if (event.metadata !== undefined) checkJson(event.metadata, `${at}.metadata`, new Set(), 1);
     const metadata = JSON.stringify({ ...batchMetadata, ...event.metadata });
     if (Buffer.byteLength(metadata, 'utf8') > MAX_METADATA_BYTES) {
       throw new InvalidEventDataError(`${at}.metadata`, `larger than ${MAX_METADATA_BYTES} bytes of JSON`);
@@ -109,10 +116,11 @@ export function prepareBatch(
 }
 
 /**
- * Accepts exactly what survives a JSON round trip unchanged and what jsonb can store.
+ * Accepts exactly what survives a JSON round trip unchanged, what jsonb can store, and no
+ * deeper than `MAX_JSON_DEPTH` levels (`depth` is the level of `value`).
  * @throws InvalidEventDataError naming the path of the first offending value
  */
-function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
+function checkJson(value: unknown, path: string, ancestors: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string':
       if (value.includes('\u0000')) throw new InvalidEventDataError(path, 'strings may not contain U+0000 (PostgreSQL jsonb rejects it)');
@@ -126,9 +134,10 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
     case 'object': {
       if (value === null) return;
       if (ancestors.has(value)) throw new InvalidEventDataError(path, 'is a circular reference');
+      if (depth > MAX_JSON_DEPTH) throw new InvalidEventDataError(path, `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
       ancestors.add(value);
       if (Array.isArray(value)) {
-        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, ancestors));
+        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, ancestors, depth + 1));
       } else {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {
@@ -136,7 +145,7 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
         }
         for (const [key, item] of Object.entries(value)) {
           if (key.includes('\u0000') || !key.isWellFormed()) throw new InvalidEventDataError(path, 'object keys may not contain U+0000 or unpaired surrogates');
-          checkJson(item, `${path}.${key}`, ancestors);
+          checkJson(item, `${path}.${key}`, ancestors, depth + 1);
         }
       }
       ancestors.delete(value);

@@ -1,14 +1,36 @@
-/** Custom scalars of the workflows schema: `JSON` and `DateTime`. */
+/** Custom scalars of the subgraphs: `JSON` and `DateTime`. */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { MAX_JSON_DEPTH } from '../eventstore/index.ts';
 
-/** Any JSON value; literals are turned into plain values (variables inside them resolved). */
+/**
+ * Any JSON value; literals are turned into plain values (variables inside them resolved).
+ * Input nested deeper than `MAX_JSON_DEPTH` (64) levels of objects and arrays is refused with
+ * `BAD_USER_INPUT`, the event store's own limit (eventstore/validate.ts).
+ */
 export const JSONScalar = new GraphQLScalarType({
   name: 'JSON',
-  description: 'Any JSON value (object, array, string, number, boolean or null).',
+  description: `Any JSON value (object, array, string, number, boolean or null), nested at most ${MAX_JSON_DEPTH} levels deep.`,
   serialize: (value) => value,
-  parseValue: (value) => value,
-  parseLiteral: (ast, variables) => literalValue(ast, variables ?? undefined),
+  parseValue: (value) => checkDepth(value),
+  parseLiteral: (ast, variables) => checkDepth(literalValue(ast, variables ?? undefined)),
 });
+
+/**
+ * Returns `value` when its objects and arrays nest at most `MAX_JSON_DEPTH` levels.
+ * Stops descending at the limit, so a value nested a million levels deep costs no deep stack.
+ * @throws GraphQLError BAD_USER_INPUT naming the limit
+ */
+function checkDepth(value: unknown): unknown {
+  const tooDeep = (v: unknown, depth: number): boolean => {
+    if (v === null || typeof v !== 'object') return false;
+    if (depth > MAX_JSON_DEPTH) return true;
+    return (Array.isArray(v) ? v : Object.values(v)).some((item) => tooDeep(item, depth + 1));
+  };
+  if (tooDeep(value, 1)) {
+    throw new GraphQLError(`JSON values may nest objects and arrays at most ${MAX_JSON_DEPTH} levels deep`, { extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  return value;
+}
 
 function literalValue(ast: ValueNode, variables: Record<string, unknown> | undefined): unknown {
   switch (ast.kind) {
