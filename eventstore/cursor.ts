@@ -29,7 +29,8 @@ export function decodeCursor(cursor: string): LogPosition {
   if (rest.length > 0 || tx === undefined || pos === undefined || !DIGITS.test(tx) || !DIGITS.test(pos)) {
     throw new InvalidCursorError(cursor);
   }
-  if (BigInt(pos) > 9223372036854775807n) throw new InvalidCursorError(cursor);
+  // global_position is a bigint, transaction_id an xid8 (unsigned 64-bit).
+  if (BigInt(pos) > 9223372036854775807n || BigInt(tx) > 18446744073709551615n) throw new InvalidCursorError(cursor);
   return { transactionId: tx, globalPosition: pos };
 }
 

@@ -17,6 +17,8 @@ export const ContentErrorCode = {
   InvalidCursor: EventStoreErrorCode.InvalidCursor,
   /** An event payload above the store's limit (cannot happen with the chunking rule; listed for completeness). */
   EventTooLarge: EventStoreErrorCode.EventTooLarge,
+  /** The service's database is unreachable, shutting down or out of connections: retry later (federation/formatError.ts). */
+  ServiceUnavailable: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected; the real error is logged, never returned. */
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;

@@ -125,7 +125,7 @@ function pageSize(first: number | null | undefined, fallback: number, min: numbe
   return first;
 }
 
-/** Opaque cursor: base64url of `<kind>:<decimal>`. */
+/** Opaque cursor: base64url of `<kind>:<decimal>` (a document's bigint position, a chunk's int index). */
 export function encodeCursor(kind: 'document' | 'chunk', value: string): string {
   return Buffer.from(`${kind}:${value}`, 'utf8').toString('base64url');
 }
@@ -133,6 +133,8 @@ export function encodeCursor(kind: 'document' | 'chunk', value: string): string 
 /** @throws ContentError INVALID_CURSOR when `cursor` is not one `encodeCursor(kind, …)` made */
 export function decodeCursor(kind: 'document' | 'chunk', cursor: string): string {
   const match = new RegExp(`^${kind}:(\\d{1,18})$`).exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new ContentError(ContentErrorCode.InvalidCursor, 'Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
+  // A document cursor is a bigint position (18 digits always fit); a chunk cursor is a chunk
+  // index, an int column.
+  if (!match || (kind === 'chunk' && Number(match[1]) > 2_147_483_647)) throw new ContentError(ContentErrorCode.InvalidCursor, 'Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
   return match[1]!;
 }

@@ -260,6 +260,10 @@ describe('queries', () => {
   it('rejects a forged cursor with INVALID_CURSOR and an out-of-range first with INVALID_PAGE_SIZE', async () => {
     const forged = await postGraphQL(service.url, `{ documents(after: "bm9wZQ") { edges { cursor } } }`);
     expect(forged.errors![0]!.extensions).toMatchObject({ code: 'INVALID_CURSOR' });
+    const outOfRange = await postGraphQL(service.url, `query($a: String) { documents(first: 1) { edges { node { chunks(after: $a) { edges { cursor } } } } } }`, {
+      a: Buffer.from('chunk:2147483648').toString('base64url'),
+    });
+    expect(outOfRange.errors![0]!.extensions).toMatchObject({ code: 'INVALID_CURSOR' });
     const big = await postGraphQL(service.url, `{ documents(first: 1000) { edges { cursor } } }`);
     expect(big.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_PAGE_SIZE' });
   });

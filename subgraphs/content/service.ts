@@ -26,18 +26,24 @@ import type { SubgraphService, SubgraphServiceOptions } from '../../federation/s
 import { PrismaClient } from '../../prisma/content/generated/client.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { corpusDirProblem } from './corpus/corpusDirProblem.ts';
-import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { projections } from './projections/index.ts';
 import { CONTENT_SOURCE, contentPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startIngestStepConsumer } from './saga/ingestStepConsumer.ts';
+import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import { ContentError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
 export const CONTENT_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
 
-/** Largest GraphQL request body, in bytes: 4 MiB (inline `text` of a large book). */
-export const CONTENT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest GraphQL request body, in bytes: 11 MiB. Above the gateway's own 10 MiB limit
+ * (gateway/server.ts `DEFAULT_MAX_BODY_BYTES`) plus room for the query the gateway sends, so
+ * that inline `text` the gateway lets through reaches the document rules (DOCUMENT_TOO_LARGE
+ * above 16 MiB, reachable through `corpusFile`) instead of an HTTP 413 between the two.
+ */
+export const CONTENT_MAX_BODY_BYTES = 11 * 1024 * 1024;
 
 /** Options of `startContentService`: give `pool` (borrowed) or `databaseUrl` (owned). */
 export interface ContentServiceOptions extends SubgraphServiceOptions {
@@ -106,7 +112,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       port: options.port,
       host: options.host,
       logger,
-      formatError: createFormatError(logger),
+      formatError: createSubgraphFormatError({ name: 'content', logger, isDeliberate: (e): e is DeliberateError => e instanceof ContentError }),
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,
     });
     relay = startRelay(store, { source: CONTENT_SOURCE, publicEvents: contentPublicEvents, transport: options.transport, subscription: options.relaySubscription });

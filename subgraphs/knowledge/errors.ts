@@ -12,6 +12,8 @@ export const KnowledgeErrorCode = {
   BadUserInput: 'BAD_USER_INPUT',
   /** A concurrent writer won (from the event store). */
   WrongExpectedVersion: EventStoreErrorCode.WrongExpectedVersion,
+  /** The service's database is unreachable, shutting down or out of connections: retry later (federation/formatError.ts). */
+  ServiceUnavailable: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected; the real error is logged, never returned. */
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;

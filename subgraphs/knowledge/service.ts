@@ -27,11 +27,12 @@ import { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
 import { startContentConsumer } from './consumers/contentConsumer.ts';
 import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
 import { startExtractor, type Extractor } from './extraction/Extractor.ts';
-import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { projections } from './projections/index.ts';
 import { KNOWLEDGE_SOURCE, knowledgePublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
+import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import { KnowledgeError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
 export const KNOWLEDGE_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
@@ -89,7 +90,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
-      formatError: createFormatError(logger),
+      formatError: createSubgraphFormatError({ name: 'knowledge', logger, isDeliberate: (e): e is DeliberateError => e instanceof KnowledgeError }),
     });
     relay = startRelay(store, { source: KNOWLEDGE_SOURCE, publicEvents: knowledgePublicEvents, transport: options.transport, subscription: options.relaySubscription });
     consumers.push(await startContentConsumer({ store, transport: options.transport, logger, onChunkStored: (id) => extractor.wake(id) }));

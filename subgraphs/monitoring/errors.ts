@@ -13,6 +13,8 @@ export const MonitoringErrorCode = {
   BadUserInput: 'BAD_USER_INPUT',
   /** An `after` cursor the server did not produce: the event store's code, as the other subgraphs answer. */
   InvalidCursor: 'INVALID_CURSOR',
+  /** The service's database is unreachable, shutting down or out of connections: retry later (federation/formatError.ts). */
+  ServiceUnavailable: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected; the real error is logged, never returned. */
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;

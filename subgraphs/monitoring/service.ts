@@ -16,11 +16,12 @@ import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
-import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
 import { projections } from './projections/index.ts';
 import { createReadModel } from './readModel.ts';
+import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import { MonitoringError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
 export const MONITORING_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
@@ -82,7 +83,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
       port: options.port,
       host: options.host,
       logger,
-      formatError: createFormatError(logger),
+      formatError: createSubgraphFormatError({ name: 'monitoring', logger, isDeliberate: (e): e is DeliberateError => e instanceof MonitoringError }),
     });
     for (const source of sources) {
       consumers.push(

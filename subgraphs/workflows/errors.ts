@@ -27,6 +27,8 @@ export const WorkflowsErrorCode = {
   InvalidCursor: EventStoreErrorCode.InvalidCursor,
   /** An event payload above the store's limit (e.g. a huge run input or step output). */
   EventTooLarge: EventStoreErrorCode.EventTooLarge,
+  /** The service's database is unreachable, shutting down or out of connections: retry later (federation/formatError.ts). */
+  ServiceUnavailable: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected; the real error is logged, never returned. */
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;

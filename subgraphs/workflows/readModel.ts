@@ -91,6 +91,9 @@ export function encodeRunCursor(seq: bigint): string {
 /** @throws WorkflowsError INVALID_CURSOR when `cursor` is not one `encodeRunCursor` made */
 export function decodeRunCursor(cursor: string): bigint {
   const match = /^run:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new WorkflowsError(WorkflowsErrorCode.InvalidCursor, 'Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
+  // seq is a bigint column: a larger number was never produced here.
+  if (!match || BigInt(match[1]!) > 9223372036854775807n) {
+    throw new WorkflowsError(WorkflowsErrorCode.InvalidCursor, 'Invalid cursor: pass back an endCursor the server returned', { field: 'after' });
+  }
   return BigInt(match[1]!);
 }

@@ -337,6 +337,12 @@ describe('runs pagination', () => {
 
     const bad = await postGraphQL(service.url, `query { runs(after: "garbage") { edges { cursor } } }`);
     expect(bad.errors?.[0]?.extensions?.code).toBe('INVALID_CURSOR');
+    // Well formed, but past the bigint column's range: still the server's INVALID_CURSOR.
+    const huge = await postGraphQL(service.url, `query($a: String) { runs(after: $a) { edges { cursor } } }`, { a: Buffer.from('run:9223372036854775808').toString('base64url') });
+    expect(huge.errors?.[0]?.extensions?.code).toBe('INVALID_CURSOR');
+    // PostgreSQL text cannot hold U+0000: a typed error, not an internal one.
+    const nul = await postGraphQL(service.url, `query($id: ID!) { run(id: $id) { id } workflow(id: $id) { id } }`, { id: 'a\u0000b' });
+    expect(nul.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT']);
     const tooMany = await postGraphQL(service.url, `query { runs(first: 1000) { edges { cursor } } }`);
     expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });

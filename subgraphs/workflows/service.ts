@@ -26,12 +26,13 @@ import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
-import { createFormatError } from './graphql/formatError.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { projections } from './projections/index.ts';
 import { WORKFLOWS_SOURCE, workflowsPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startSagaConsumers } from './saga/sagaConsumers.ts';
+import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import { WorkflowsError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
 export const WORKFLOWS_SCHEMA_PATH = fileURLToPath(new URL('./schema.graphql', import.meta.url));
@@ -105,7 +106,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
-      formatError: createFormatError(logger),
+      formatError: createSubgraphFormatError({ name: 'workflows', logger, isDeliberate: (e): e is DeliberateError => e instanceof WorkflowsError }),
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
     if (options.transport) {
