@@ -69,7 +69,8 @@ export function createReadModel(prisma: PrismaClient): ReadModel {
       }
       checkFirst(first, 100);
       return prisma.entity.findMany({
-        where: { name: { contains: text, mode: 'insensitive' } },
+        // Prisma passes `contains` to ILIKE as it is: escape LIKE's wildcards so `%` and `_` match themselves.
+        where: { name: { contains: text.replace(/[\\%_]/g, '\\$&'), mode: 'insensitive' } },
         orderBy: [{ mentionCount: 'desc' }, { name: 'asc' }, { id: 'asc' }],
         take: first,
         select: { id: true, name: true, kind: true, mentionCount: true },

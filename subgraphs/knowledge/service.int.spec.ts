@@ -105,6 +105,10 @@ describe('extraction of sign-of-the-four.txt', () => {
     const { searchEntities } = await gql(`{ searchEntities(name: "holmes", first: 5) { id name kind mentionCount } }`);
     const holmes = searchEntities.find((e: any) => e.name === 'Sherlock Holmes');
     expect(holmes).toMatchObject({ kind: 'PERSON' });
+    // LIKE wildcards match themselves, not every entity.
+    for (const wildcard of ['%', '_', 'Hol%es']) {
+      expect((await gql(`query($n: String!) { searchEntities(name: $n) { id } }`, { n: wildcard })).searchEntities).toEqual([]);
+    }
     expect(holmes.mentionCount).toBeGreaterThan(50);
     const { neighbors } = await gql(`query($id: ID!) { neighbors(entityId: $id, depth: 1, first: 200) { depth weight entity { name kind } } }`, { id: holmes.id });
     const watson = neighbors.find((n: any) => /Watson/.test(n.entity.name));
