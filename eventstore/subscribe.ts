@@ -10,7 +10,7 @@
  * reconnects on its own (with backoff) after PostgreSQL restarts.
  */
 import pg from 'pg';
-import { CheckpointConflictError } from './errors.ts';
+import { CheckpointConflictError, TransactionConflictError, WrongExpectedVersionError } from './errors.ts';
 import { LOG_START } from './cursor.ts';
 import { readAll } from './read.ts';
 import { ADVISORY_LOCK } from './schema.ts';
@@ -161,7 +161,10 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
         } catch (error) {
           if (!broken) await c.query('ROLLBACK').catch(() => {});
           if (broken || error instanceof CheckpointConflictError) throw error;
-          log.error({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription handler failed; retrying the batch');
+          // A transaction conflict or a lost write race is routine under concurrency: the retry
+          // settles it. Anything else is worth an operator's attention.
+          const routine = error instanceof TransactionConflictError || error instanceof WrongExpectedVersionError;
+          log[routine ? 'warn' : 'error']({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription handler failed; retrying the batch');
           await sleep(delay, false);
           delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
           continue;
