@@ -14,12 +14,19 @@
  * under `os.tmpdir()`; when it cannot reach the data directory, the data lives under
  * `os.tmpdir()/flowgraph-postgres-data/<hash>` and the requested path becomes a symlink to it,
  * so the next start finds the same cluster.
+ *
+ * One owner per data directory: the process that starts the server holds an owner lock, the
+ * file `<dataDir>.lock` next to the data directory (JSON {@link EmbeddedPostgresOwner}, created
+ * atomically, removed when the server stops or the process exits). A start on a directory whose
+ * lock names a live process fails with `DATA_DIR_IN_USE` and leaves that process's server alone;
+ * a lock whose process is gone (a killed run) is taken over, and an orphaned postmaster it left
+ * is shut down.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import {
-  chmod, chown, cp, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile,
+  chmod, chown, cp, link, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile,
 } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,12 +85,34 @@ export interface RunningEmbeddedPostgres {
 export class EmbeddedPostgresError extends Error {
   override readonly name = 'EmbeddedPostgresError';
   constructor(
-    readonly code: 'NO_POSTGRES_USER' | 'UNSUPPORTED_PLATFORM' | 'BAD_DATA_DIR' | 'INITDB_FAILED' | 'START_FAILED' | 'START_TIMEOUT',
+    readonly code:
+      | 'NO_POSTGRES_USER' | 'UNSUPPORTED_PLATFORM' | 'BAD_DATA_DIR' | 'DATA_DIR_IN_USE'
+      | 'INITDB_FAILED' | 'START_FAILED' | 'START_TIMEOUT',
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
+}
+
+/**
+ * Content of the owner lock `<dataDir>.lock`: who started the embedded server of a data directory.
+ */
+export interface EmbeddedPostgresOwner {
+  /** Operating-system pid of the owning (flowgraph) process. */
+  pid: number;
+  /**
+   * Start time of that process (field 22 of `/proc/<pid>/stat`, clock ticks since boot), to
+   * tell it from a later process that got the same pid; absent where `/proc` is not available
+   * (the lock is then trusted while any process has the pid).
+   */
+  processStartTime?: string;
+  /** Port the server was asked to listen on. */
+  port: number;
+  /** The data directory (resolved). */
+  dataDir: string;
+  /** When the lock was taken (ISO 8601). */
+  since: string;
 }
 
 interface RunAs { uid: number; gid: number }
@@ -99,12 +128,17 @@ const STOP_ESCALATION_MS = 30_000;
  * `options.dataDir`. Start again on the same directory after `stop()` to restart it (tests
  * that restart PostgreSQL use a temp directory and their own port).
  *
+ * The data directory is locked for this process first (`<dataDir>.lock`, see the module
+ * comment); the lock is released when `stop()` has seen the server exit, when the start fails,
+ * or at process exit. A lock left by a process that is gone is taken over.
+ *
  * A `postmaster.pid` left by a killed run is handled: when its process is gone (or is not a
  * postgres), the file is removed; when an orphaned postmaster of this data directory is still
- * running, it is shut down first.
+ * running (its owner was killed), it is shut down first.
  * @throws EmbeddedPostgresError (`NO_POSTGRES_USER` when running as root without a `postgres`
- *   OS user, `BAD_DATA_DIR` for a non-empty directory that is not a cluster of the same
- *   major version, `INITDB_FAILED`, `START_FAILED` e.g. port in use, `START_TIMEOUT`).
+ *   OS user, `DATA_DIR_IN_USE` when a live process, this one included, already runs a server
+ *   on the directory, `BAD_DATA_DIR` for a non-empty directory that is not a cluster of the
+ *   same major version, `INITDB_FAILED`, `START_FAILED` e.g. port in use, `START_TIMEOUT`).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningEmbeddedPostgres> {
   const logger = options.logger ?? silentLogger;
@@ -116,12 +150,68 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const runAs = postgresOsUser();
   const bins = await usableBinaries(await packageBinaries(), runAs, logger);
   const dataDir = await usableDataDir(requestedDir, runAs, logger);
+  const lock = await acquireOwnerLock(dataDir, requestedDir, port, logger);
+  const releaseLockAtExit = () => lock.releaseSync();
+  process.on('exit', releaseLockAtExit);
+  const releaseLock = () => {
+    process.off('exit', releaseLockAtExit);
+    lock.releaseSync();
+  };
 
-  const initialised = await prepareDataDir(dataDir, bins, runAs);
-  if (!initialised) await initdb({ dataDir, bins, runAs, authMethod, password, logger });
-  await clearStalePid(dataDir, logger);
+  let child: ChildProcess;
+  try {
+    const initialised = await prepareDataDir(dataDir, bins, runAs);
+    if (!initialised) await initdb({ dataDir, bins, runAs, authMethod, password, logger });
+    await clearStalePid(dataDir, logger);
+    child = spawnPostmaster(bins, dataDir, port, runAs);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+  const output = collectLog(child, logger);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exitHook = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT'); };
+  process.on('exit', exitHook);
 
-  const child = spawn(bins.postgres, [
+  const adminUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  try {
+    await waitUntilReady({ adminUrl, dataDir, child, exited, output, timeoutMs: options.startTimeoutMs ?? 60_000 });
+  } catch (err) {
+    process.off('exit', exitHook);
+    if (child.exitCode === null) {
+      child.kill('SIGQUIT');
+      await exited;
+    }
+    releaseLock();
+    throw err;
+  }
+  logger.info({ port, dataDir, pid: child.pid }, 'embedded PostgreSQL is ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    adminUrl,
+    port,
+    dataDir,
+    pid: child.pid!,
+    stop() {
+      stopping ??= (async () => {
+        process.off('exit', exitHook);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGINT');
+          const timer = setTimeout(() => child.kill('SIGQUIT'), STOP_ESCALATION_MS);
+          await exited;
+          clearTimeout(timer);
+          logger.info({ port, dataDir }, 'embedded PostgreSQL stopped');
+        }
+        releaseLock();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function spawnPostmaster(bins: Binaries, dataDir: string, port: number, runAs: RunAs | undefined): ChildProcess {
+  return spawn(bins.postgres, [
     '-D', dataDir,
     '-p', String(port),
     '-c', 'listen_addresses=127.0.0.1',
@@ -137,43 +227,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output = collectLog(child, logger);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const exitHook = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT'); };
-  process.on('exit', exitHook);
-
-  const adminUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  try {
-    await waitUntilReady({ adminUrl, dataDir, child, exited, output, timeoutMs: options.startTimeoutMs ?? 60_000 });
-  } catch (err) {
-    process.off('exit', exitHook);
-    if (child.exitCode === null) {
-      child.kill('SIGQUIT');
-      await exited;
-    }
-    throw err;
-  }
-  logger.info({ port, dataDir, pid: child.pid }, 'embedded PostgreSQL is ready');
-
-  let stopping: Promise<void> | undefined;
-  return {
-    adminUrl,
-    port,
-    dataDir,
-    pid: child.pid!,
-    stop() {
-      stopping ??= (async () => {
-        process.off('exit', exitHook);
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGQUIT'), STOP_ESCALATION_MS);
-        await exited;
-        clearTimeout(timer);
-        logger.info({ port, dataDir }, 'embedded PostgreSQL stopped');
-      })();
-      return stopping;
-    },
-  };
 }
 
 /** uid/gid of the `postgres` OS user when running as root, undefined otherwise. */
@@ -376,6 +429,110 @@ async function mkdtempOwned(runAs: RunAs | undefined): Promise<string> {
   await mkdir(dir, { mode: 0o700 });
   if (runAs) await chown(dir, runAs.uid, runAs.gid);
   return dir;
+}
+
+/** An owner lock held by this process. */
+interface OwnerLock {
+  /** Removes the lock file if it still holds this process's lock. Idempotent, synchronous (runs at process exit). */
+  releaseSync(): void;
+}
+
+/**
+ * Takes the owner lock `<dataDir>.lock` for this process: written to a temp file, then
+ * hard-linked into place (atomic, fails when the lock exists, so the file is never seen
+ * half-written). An existing lock whose process is alive (this process included) is refused;
+ * one whose process is gone (a killed run) is moved aside and replaced. Moving aside is checked
+ * (the moved file must be the dead owner's), so two starts racing over the same stale lock do
+ * not both win. `shownDir` is the directory as the user named it (for the error message).
+ * @throws EmbeddedPostgresError `DATA_DIR_IN_USE`
+ */
+async function acquireOwnerLock(dataDir: string, shownDir: string, port: number, logger: DbLogger): Promise<OwnerLock> {
+  const resolved = path.join(await realpath(path.dirname(dataDir)), path.basename(dataDir));
+  const lockFile = `${resolved}.lock`;
+  const owner: EmbeddedPostgresOwner = {
+    pid: process.pid,
+    processStartTime: processStartTime(process.pid),
+    port,
+    dataDir: resolved,
+    since: new Date().toISOString(),
+  };
+  const content = `${JSON.stringify(owner)}\n`;
+  const tmp = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, content, { mode: 0o644 });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(tmp, lockFile);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 10) throw err;
+      }
+      const existing = await readFile(lockFile, 'utf8').catch(() => undefined);
+      if (existing === undefined) continue; // released meanwhile
+      const holder = parseOwner(existing);
+      if (holder && ownerIsAlive(holder)) {
+        const who = holder.pid === process.pid ? `this process (pid ${holder.pid})` : `flowgraph process ${holder.pid}`;
+        throw new EmbeddedPostgresError('DATA_DIR_IN_USE',
+          `the data directory ${shownDir} is in use by ${who}, which runs its embedded PostgreSQL `
+          + `(port ${holder.port}, since ${holder.since}): stop it first, or set FLOWGRAPH_DATA_DIR to another folder `
+          + `(owner lock: ${lockFile})`);
+      }
+      logger.warn({ lockFile, owner: holder ?? existing }, 'the process that owned the data directory is gone (a killed run): taking over');
+      const aside = `${lockFile}.${process.pid}.stale`;
+      try {
+        await rename(lockFile, aside);
+      } catch {
+        continue; // someone else moved it
+      }
+      const moved = await readFile(aside, 'utf8').catch(() => undefined);
+      // Another start replaced the stale lock between our read and our rename: put its lock back.
+      if (moved !== existing) await link(aside, lockFile).catch(() => {});
+      await unlink(aside).catch(() => {});
+    }
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+
+  let released = false;
+  return {
+    releaseSync() {
+      if (released) return;
+      released = true;
+      try {
+        if (readFileSync(lockFile, 'utf8') === content) unlinkSync(lockFile);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+function parseOwner(text: string): EmbeddedPostgresOwner | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<EmbeddedPostgresOwner> | null;
+    return Number.isInteger(value?.pid) && (value!.pid as number) > 0 ? value as EmbeddedPostgresOwner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's process still runs: its pid is alive and (where known) has the recorded start time. */
+function ownerIsAlive(owner: EmbeddedPostgresOwner): boolean {
+  if (!isAlive(owner.pid)) return false;
+  if (owner.processStartTime === undefined) return true;
+  const now = processStartTime(owner.pid);
+  return now === undefined || now === owner.processStartTime;
+}
+
+/** Field 22 (`starttime`) of `/proc/<pid>/stat`; undefined where `/proc` is not available. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces and parentheses) start at field 3.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a `postmaster.pid` whose process is gone; shuts down an orphaned postmaster of this directory. */
