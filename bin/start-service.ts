@@ -52,6 +52,7 @@ async function runGateway(): Promise<void> {
       port: config.port,
       host: config.host,
       production: config.production,
+      operationLimits: config.operationLimits,
       logger: logger.child({ component: 'gateway' }),
     });
     lifecycle.defer('gateway', () => gateway.close());

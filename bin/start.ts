@@ -85,6 +85,7 @@ await lifecycle.start(async () => {
     port: config.gateway.port,
     host: config.gateway.host,
     production: config.gateway.production,
+    operationLimits: config.gateway.operationLimits,
     logger: logger.child({ component: 'gateway' }),
   });
   lifecycle.defer('gateway', () => gateway.close());

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { operationLimitsFromEnv, type OperationLimits } from '../gateway/operationLimits.ts';
 import type { LogLevel } from './env.ts';
 import { hostVar, logLevelVar, nodeEnvVar, parseEnv, pathVar, portVar } from './env.ts';
 
@@ -28,6 +29,8 @@ export interface GatewayConfig {
    * @default `<repo>/supergraph.graphql`
    */
   supergraphPath: string;
+  /** `GATEWAY_MAX_*`: the gateway's operation limits (see `gateway/operationLimits.ts`). */
+  operationLimits: OperationLimits;
 }
 
 /**
@@ -49,5 +52,6 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     production: v.NODE_ENV === 'production',
     logLevel: v.LOG_LEVEL,
     supergraphPath: path.resolve(v.SUPERGRAPH_PATH),
+    operationLimits: operationLimitsFromEnv(env),
   };
 }

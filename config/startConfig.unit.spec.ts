@@ -1,6 +1,7 @@
 /** Parsing of the process configuration: defaults, overrides and fail-fast messages. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_OPERATION_LIMITS } from '../gateway/operationLimits.ts';
 import { ConfigError, subgraphUrlOverridesFromEnv, subgraphUrlVariable } from './env.ts';
 import { parseGatewayConfig, REPO_ROOT } from './gatewayConfig.ts';
 import { parseServiceConfig } from './serviceConfig.ts';
@@ -16,6 +17,7 @@ describe('parseStartConfig', () => {
       production: false,
       logLevel: 'info',
       supergraphPath: path.join(REPO_ROOT, 'supergraph.graphql'),
+      operationLimits: DEFAULT_OPERATION_LIMITS,
     });
     expect(config.services.map((s) => [s.definition.name, s.port])).toEqual([
       ['workflows', 4001],

@@ -14,5 +14,16 @@ export const GatewayErrorCode = {
   BadRequest: 'BAD_REQUEST',
   /** The gateway has not finished loading its supergraph, or is shutting down (HTTP 503). */
   GatewayNotReady: 'GATEWAY_NOT_READY',
+  /**
+   * The operation exceeds one of the gateway's operation limits (HTTP 400); `extensions.limit`
+   * names it: `maxDepth`, `maxAliases`, `maxDirectives`, `maxTokens` or `maxCost`
+   * (see `gateway/operationLimits.ts`). A variable nested too deep is `BAD_USER_INPUT` instead.
+   */
+  OperationLimitExceeded: 'OPERATION_LIMIT_EXCEEDED',
+  /**
+   * The document's operation cannot be chosen: several operations and no `operationName`, or an
+   * unknown `operationName` (HTTP 400; Apollo Server's own code for it).
+   */
+  OperationResolutionFailure: 'OPERATION_RESOLUTION_FAILURE',
 } as const;
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];

@@ -3,17 +3,15 @@
  * header forwarding, error codes, a subgraph going down and coming back, landing page,
  * introspection and shutdown.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ApolloServer, HeaderMap } from '@apollo/server';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import { GraphQLError, parse } from 'graphql';
+import type http from 'node:http';
+import { GraphQLError } from 'graphql';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayClient } from '../test/support/client.ts';
 import { unauthenticated } from './auth.ts';
 import { composeSupergraph } from './composeSupergraph.ts';
 import { startGateway, type RunningGateway } from './server.ts';
+import { testSubgraph, type TestSubgraph } from './testing/testSubgraph.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -32,58 +30,6 @@ const SCORES_SDL = /* GraphQL */ `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
   type Thing @key(fields: "id") { id: ID! score: Int }
 `;
-
-/** A subgraph on a real port that can be stopped and restarted on the same port. */
-interface TestSubgraph {
-  port: number;
-  url: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function testSubgraph(sdl: string, resolvers: Record<string, any>, port = 0): Promise<TestSubgraph> {
-  let server: http.Server | undefined;
-  let apollo: ApolloServer | undefined;
-  const subgraph: TestSubgraph = {
-    port,
-    url: '',
-    async start() {
-      apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(sdl), resolvers }), stopOnTerminationSignals: false });
-      await apollo.start();
-      const running = apollo;
-      server = http.createServer(async (req, res) => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of req) chunks.push(chunk as Buffer);
-        const headerMap = new HeaderMap();
-        for (const [key, value] of Object.entries(req.headers)) if (typeof value === 'string') headerMap.set(key, value);
-        const response = await running.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: {
-            method: req.method ?? 'POST',
-            headers: headerMap,
-            search: '',
-            body: chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined,
-          },
-          context: async () => ({ headers: req.headers }),
-        });
-        for (const [key, value] of response.headers) res.setHeader(key, value);
-        res.statusCode = response.status ?? 200;
-        res.end(response.body.kind === 'complete' ? response.body.string : '');
-      });
-      await new Promise<void>((resolve) => server!.listen(subgraph.port, '127.0.0.1', resolve));
-      subgraph.port = (server.address() as AddressInfo).port;
-      subgraph.url = `http://127.0.0.1:${subgraph.port}/graphql`;
-    },
-    async stop() {
-      if (server?.listening) {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-      }
-      await apollo?.stop();
-    },
-  };
-  await subgraph.start();
-  return subgraph;
-}
 
 const thingsResolvers = {
   Query: {

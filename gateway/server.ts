@@ -9,6 +9,9 @@
  * - `GET /health`: `200 {"status":"ok","subgraphs":[...]}` once the supergraph is loaded,
  *   `503 {"status":"starting"|"stopping"}` otherwise.
  * - anything else: `404`.
+ *
+ * Every operation passes the operation limits of `gateway/operationLimits.ts` (depth, aliases,
+ * directives, tokens, cost, variable depth) before it is planned: HTTP 400 otherwise.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -24,6 +27,13 @@ import type { Logger } from 'pino';
 import { authenticate as defaultAuthenticate, type Authenticate } from './auth.ts';
 import type { GatewayContext } from './context.ts';
 import { GatewayErrorCode } from './errors.ts';
+import {
+  formatTokenLimitError,
+  operationLimitsFromEnv,
+  operationLimitsPlugin,
+  parseOptions,
+  type OperationLimits,
+} from './operationLimits.ts';
 import { CORRELATION_ID_HEADER, SubgraphDataSource, TRACEPARENT_HEADER } from './subgraphDataSource.ts';
 import { supergraphSubgraphs } from './supergraph.ts';
 
@@ -59,6 +69,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Grace period of `close()` for in-flight requests, in ms. @default 10_000 */
   drainTimeoutMs?: number;
+  /**
+   * Operation limits (depth, aliases, directives, tokens, cost, variable depth; 0 = off), see
+   * `gateway/operationLimits.ts`. Missing ones are read from `GATEWAY_MAX_*`, else defaulted.
+   * @default `operationLimitsFromEnv(process.env)`
+   */
+  operationLimits?: Partial<OperationLimits>;
 }
 
 /** A running gateway. */
@@ -87,6 +103,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const authenticate = options.authenticate ?? defaultAuthenticate;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const overrides = options.subgraphUrlOverrides ?? {};
+  const limits: OperationLimits = { ...operationLimitsFromEnv(process.env), ...definedOnly(options.operationLimits ?? {}) };
 
   const subgraphs = supergraphSubgraphs(options.supergraphSdl);
   const names = new Set(subgraphs.map((subgraph) => subgraph.name));
@@ -114,6 +131,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     gateway,
     introspection: !production,
     includeStacktraceInErrorResponses: false,
+    // Production: no "Did you mean …?" field suggestions in validation errors.
+    hideSchemaDetailsFromClientErrors: production,
+    parseOptions: parseOptions(limits),
+    formatError: formatTokenLimitError,
     // The process's composition root owns SIGINT/SIGTERM (bin/start.ts), not Apollo.
     stopOnTerminationSignals: false,
     logger: apolloLogger,
@@ -122,6 +143,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
+      operationLimitsPlugin<GatewayContext>(limits),
     ],
   });
 
@@ -268,6 +290,11 @@ function baseUrl(server: http.Server): string {
   if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
   else if (address.family === 'IPv6') host = `[${host}]`;
   return `http://${host}:${address.port}`;
+}
+
+/** `record` without its `undefined` entries, so they do not override what is spread before. */
+function definedOnly<T extends object>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -1,0 +1,226 @@
+/**
+ * The operation limits without a server: how depth, aliases, directives and cost are measured
+ * (page sizes from literals, variables and schema defaults; fragments as if inlined), the
+ * iterative JSON depth, the `GATEWAY_MAX_*` variables and the token-limit error.
+ */
+import { createRequire } from 'node:module';
+import { parse, type OperationDefinitionNode } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../config/env.ts';
+import { MAX_JSON_DEPTH } from '../eventstore/index.ts';
+import {
+  ASSUMED_PAGE_SIZE,
+  DEFAULT_OPERATION_LIMITS,
+  checkOperationLimits,
+  checkVariableDepth,
+  formatTokenLimitError,
+  jsonDepth,
+  operationLimitsFromEnv,
+  type OperationLimits,
+} from './operationLimits.ts';
+
+// The graphql-js instance the gateway's schemas come from (see the top of operationLimits.ts).
+const { GraphQLError, buildSchema } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+type GraphQLError = InstanceType<typeof GraphQLError>;
+
+const schema = buildSchema(/* GraphQL */ `
+  type Query {
+    documents(first: Int, after: String): DocumentConnection!
+    document(id: ID!): Document
+    neighbors(entityId: ID!, depth: Int = 1, first: Int = 50): [Neighbor!]!
+    runs(last: Int, first: Int): [Run!]!
+  }
+  type DocumentConnection { edges: [DocumentEdge!]! }
+  type DocumentEdge { node: Document! }
+  type Document { id: ID! title: String! chunks(first: Int): ChunkConnection! }
+  type ChunkConnection { edges: [ChunkEdge!]! }
+  type ChunkEdge { node: Chunk! }
+  type Chunk { index: Int! document: Document! }
+  type Neighbor { depth: Int! name: String! }
+  type Run { id: ID! }
+`);
+
+const NO_LIMITS: OperationLimits = { maxDepth: 0, maxAliases: 0, maxDirectives: 0, maxTokens: 0, maxCost: 0, maxVariableDepth: 0 };
+
+/** The error `checkOperationLimits` throws for `source`, or undefined when it passes. */
+function rejection(source: string, limits: Partial<OperationLimits>, variables: Record<string, unknown> = {}): GraphQLError | undefined {
+  const document = parse(source);
+  const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')!;
+  try {
+    checkOperationLimits(schema, document, operation, variables, { ...NO_LIMITS, ...limits });
+    return undefined;
+  } catch (error) {
+    if (error instanceof GraphQLError) return error;
+    throw error;
+  }
+}
+
+/** The cost GraphQL Armor found for `source` (read from the rejection with a limit of 1). */
+function cost(source: string, variables: Record<string, unknown> = {}): number {
+  const message = rejection(source, { maxCost: 1 }, variables)?.message ?? '';
+  const found = /^Query Cost limit of 1 exceeded, found (\d+)\.$/.exec(message);
+  if (!found) throw new Error(`no cost in ${JSON.stringify(message)}`);
+  return Number(found[1]);
+}
+
+describe('operation depth, aliases and directives', () => {
+  const depth12 = '{ documents { edges { node { chunks { edges { node { document { chunks { edges { node { document { title } } } } } } } } } } } }';
+
+  it('accepts an operation exactly at the depth limit and rejects one level more, naming the limit', () => {
+    expect(rejection(depth12, { maxDepth: 12 })).toBeUndefined();
+    const error = rejection(depth12, { maxDepth: 11 });
+    expect(error?.message).toBe('Query depth limit of 11 exceeded, found 12.');
+    expect(error?.extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDepth', http: { status: 400 } });
+  });
+
+  it('counts fragments and inline fragments as if their fields were inlined', () => {
+    const withFragments = `
+      { documents { edges { node { ...D } } } }
+      fragment D on Document { chunks { edges { node { ... on Chunk { document { title } } } } } }
+    `;
+    // documents edges node chunks edges node document title = 8 levels.
+    expect(rejection(withFragments, { maxDepth: 8 })).toBeUndefined();
+    expect(rejection(withFragments, { maxDepth: 7 })?.message).toBe('Query depth limit of 7 exceeded, found 8.');
+  });
+
+  it('does not count introspection (Sandbox) for depth or cost', () => {
+    const introspection = '{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }';
+    expect(rejection(introspection, { maxDepth: 2, maxCost: 1 })).toBeUndefined();
+  });
+
+  it('limits aliases (__typename aside) and directives', () => {
+    const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `n${i}: neighbors(entityId: "e", depth: 3) { depth }`).join(' ')} t: __typename }`;
+    expect(rejection(aliased(3), { maxAliases: 3 })).toBeUndefined();
+    expect(rejection(aliased(4), { maxAliases: 3 })).toMatchObject({
+      message: 'Aliases limit of 3 exceeded, found 4.',
+      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxAliases' },
+    });
+    const directives = '{ a: __typename @include(if: true) b: __typename @skip(if: false) c: __typename @include(if: true) }';
+    expect(rejection(directives, { maxDirectives: 3 })).toBeUndefined();
+    expect(rejection(directives, { maxDirectives: 2 })).toMatchObject({
+      message: 'Directives limit of 2 exceeded, found 3.',
+      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDirectives' },
+    });
+  });
+
+  it('measures only the operation that runs', () => {
+    const document = parse(`query Small { document(id: "1") { title } } query Deep ${depth12}`);
+    const [small, deep] = document.definitions as OperationDefinitionNode[];
+    const limits = { ...NO_LIMITS, maxDepth: 2 };
+    expect(() => checkOperationLimits(schema, document, small!, {}, limits)).not.toThrow();
+    expect(() => checkOperationLimits(schema, document, deep!, {}, limits)).toThrow('Query depth limit of 2 exceeded, found 12.');
+  });
+});
+
+describe('operation cost', () => {
+  it('costs 2 per object and 1 per leaf, multiplied by the page size of each paginated field', () => {
+    // documents(10): (2 + edges(2 + node(2 + id 1))) × 10
+    expect(cost('{ documents(first: 10) { edges { node { id } } } }')).toBe(70);
+    // Nested pages multiply: (2 + (2 + (2 + (2 + (2 + (2 + 1)) × 5))) × 10
+    expect(cost('{ documents(first: 10) { edges { node { chunks(first: 5) { edges { node { index } } } } } } }')).toBe(10 * (6 + 5 * 7));
+    expect(cost('{ document(id: "1") { title } }')).toBe(3);
+  });
+
+  it('takes the page size from a variable, the variable default, the schema default or the assumed size', () => {
+    const paged = 'query($n: Int) { documents(first: $n) { edges { node { id } } } }';
+    expect(cost(paged, { n: 100 })).toBe(700);
+    expect(cost('query($n: Int = 7) { documents(first: $n) { edges { node { id } } } }')).toBe(49);
+    expect(cost('query($n: Int = 7) { documents(first: $n) { edges { node { id } } } }', { n: 3 })).toBe(21);
+    // neighbors(first: Int = 50); documents(first: Int) has no default.
+    expect(cost('{ neighbors(entityId: "e") { depth } }')).toBe(50 * 3);
+    expect(cost('{ documents { edges { node { id } } } }')).toBe(ASSUMED_PAGE_SIZE * 7);
+    expect(cost(paged, { n: null })).toBe(ASSUMED_PAGE_SIZE * 7);
+    // The larger of first and last.
+    expect(cost('{ runs(first: 2, last: 9) { id } }')).toBe(9 * 3);
+  });
+
+  it('rejects the nested-pages query of the report, with literals or with variables', () => {
+    const literal = '{ documents(first:100){ edges{ node{ chunks(first:100){ edges{ node{ document{ chunks(first:100){ edges{ node{ index }}}}}}}}}}}';
+    const variables = 'query($n: Int){ documents(first:$n){ edges{ node{ chunks(first:$n){ edges{ node{ document{ chunks(first:$n){ edges{ node{ index }}}}}}}}}}}';
+    const limit = { maxCost: DEFAULT_OPERATION_LIMITS.maxCost };
+    expect(rejection(literal, limit)).toMatchObject({
+      message: 'Query Cost limit of 250000 exceeded, found 7080600.',
+      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxCost', http: { status: 400 } },
+    });
+    expect(rejection(variables, limit, { n: 100 })?.message).toBe('Query Cost limit of 250000 exceeded, found 7080600.');
+    expect(rejection(variables, limit, { n: 5 })).toBeUndefined();
+  });
+});
+
+describe('variable depth', () => {
+  const nested = (levels: number) => JSON.parse('['.repeat(levels) + ']'.repeat(levels)) as unknown;
+
+  it('measures nesting: 0 for scalars, 1 for a flat object or array', () => {
+    expect(jsonDepth(null)).toBe(0);
+    expect(jsonDepth('x')).toBe(0);
+    expect(jsonDepth({})).toBe(1);
+    expect(jsonDepth([1, 2])).toBe(1);
+    expect(jsonDepth({ a: [{ b: 1 }], c: 2 })).toBe(3);
+    expect(jsonDepth(nested(64))).toBe(64);
+  });
+
+  it('measures a value nested a million levels without recursion, stopping past the limit', () => {
+    const deep = nested(1_000_000);
+    expect(jsonDepth(deep, 64)).toBe(65);
+    expect(jsonDepth(deep)).toBe(1_000_000);
+  });
+
+  it('rejects a variable nested deeper than the limit with BAD_USER_INPUT', () => {
+    expect(() => checkVariableDepth({ input: nested(64), other: 'x' }, 64)).not.toThrow();
+    let thrown: unknown;
+    try {
+      checkVariableDepth({ ok: 1, input: { a: nested(64) } }, 64);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(GraphQLError);
+    expect(thrown).toMatchObject({
+      message: 'Variable "$input" is too deep: JSON values may nest objects and arrays at most 64 levels deep',
+      extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+    });
+    expect(() => checkVariableDepth({ input: nested(1000) }, 0)).not.toThrow();
+  });
+});
+
+describe('configuration', () => {
+  it('defaults every limit, reads GATEWAY_MAX_* (empty = default, 0 = off)', () => {
+    expect(operationLimitsFromEnv({})).toEqual(DEFAULT_OPERATION_LIMITS);
+    // The subgraphs' JSON scalar refuses deeper values with BAD_USER_INPUT too: one answer for clients.
+    expect(DEFAULT_OPERATION_LIMITS.maxVariableDepth).toBe(MAX_JSON_DEPTH);
+    expect(DEFAULT_OPERATION_LIMITS).toEqual({ maxDepth: 12, maxAliases: 20, maxDirectives: 50, maxTokens: 2000, maxCost: 250_000, maxVariableDepth: 64 });
+    expect(
+      operationLimitsFromEnv({
+        GATEWAY_MAX_DEPTH: '8',
+        GATEWAY_MAX_ALIASES: '',
+        GATEWAY_MAX_DIRECTIVES: '5',
+        GATEWAY_MAX_TOKENS: '0',
+        GATEWAY_MAX_COST: '250000',
+        GATEWAY_MAX_VARIABLE_DEPTH: '32',
+      }),
+    ).toEqual({ maxDepth: 8, maxAliases: 20, maxDirectives: 5, maxTokens: 0, maxCost: 250_000, maxVariableDepth: 32 });
+  });
+
+  it('refuses a value that is not a non-negative integer, naming the variable', () => {
+    expect(() => operationLimitsFromEnv({ GATEWAY_MAX_DEPTH: 'deep', GATEWAY_MAX_COST: '-1' })).toThrow(ConfigError);
+    expect(() => operationLimitsFromEnv({ GATEWAY_MAX_DEPTH: 'deep', GATEWAY_MAX_COST: '-1' })).toThrow(/GATEWAY_MAX_DEPTH[\s\S]*GATEWAY_MAX_COST/);
+    expect(() => operationLimitsFromEnv({ GATEWAY_MAX_VARIABLE_DEPTH: '1.5' })).toThrow(/GATEWAY_MAX_VARIABLE_DEPTH/);
+  });
+});
+
+describe('token limit error', () => {
+  it("turns graphql-js's token-limit parse error into OPERATION_LIMIT_EXCEEDED and leaves other errors alone", () => {
+    let parseError: GraphQLError | undefined;
+    try {
+      parse(`{ ${'a '.repeat(20)} }`, { maxTokens: 10 });
+    } catch (error) {
+      parseError = error as GraphQLError;
+    }
+    expect(parseError).toBeDefined();
+    expect(formatTokenLimitError({ message: parseError!.message, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })).toEqual({
+      message: 'Token limit of 10 exceeded.',
+      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxTokens' },
+    });
+    const other = { message: 'Syntax Error: Expected Name, found <EOF>.', extensions: { code: 'GRAPHQL_PARSE_FAILED' } };
+    expect(formatTokenLimitError(other)).toBe(other);
+  });
+});
