@@ -129,7 +129,7 @@ describe('operation limits in front of a real subgraph', () => {
     ] as const) {
       const result = await withoutSubgraphRequest(() => client.query(query, variables));
       expectRejected(result, 'OPERATION_LIMIT_EXCEEDED', 'maxCost');
-      expect(result.errors?.[0]?.message).toBe('Query Cost limit of 250000 exceeded, found 7080600.');
+      expect(result.errors?.[0]?.message).toBe('Query Cost limit of 500000 exceeded, found 7080600.');
     }
     // The same shape with small pages is fine.
     const small = await client.query(COSTLY_QUERY_VARIABLES, { n: 2 });
@@ -169,6 +169,21 @@ describe('operation limits in front of a real subgraph', () => {
       expectRejected(result, 'BAD_USER_INPUT');
       expect(result.errors?.[0]?.message).toBe('Variable "$input" is too deep: JSON values may nest objects and arrays at most 64 levels deep');
     }
+  });
+
+  it('rejects inline values nested too deep (27 nested lists froze the query planner) with a fast 400 BAD_USER_INPUT', async () => {
+    const list = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const started = performance.now();
+    const lists = await withoutSubgraphRequest(() => client.query(`mutation { startRun(workflowId: "w1", input: ${list(27)}) { id } }`));
+    expect(performance.now() - started).toBeLessThan(2000);
+    expectRejected(lists, 'BAD_USER_INPUT');
+    expect(lists.errors?.[0]?.message).toBe('Inline values may nest lists at most 10 levels deep; pass deeper values as variables');
+    const objects = await withoutSubgraphRequest(() => client.query(`mutation { startRun(workflowId: "w1", input: ${'{a:'.repeat(65)}1${'}'.repeat(65)}) { id } }`));
+    expectRejected(objects, 'BAD_USER_INPUT');
+    expect(objects.errors?.[0]?.message).toBe('Inline values may nest objects and arrays at most 64 levels deep');
+    const ok = await client.query(`mutation { startRun(workflowId: "w1", input: ${list(10)}) { input } }`);
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data?.startRun.input).toEqual(nested(10));
   });
 
   it('answers two operations without an operation name with 400, as a subgraph (Apollo Server alone) does', async () => {
@@ -265,6 +280,10 @@ describe("the repository's own queries against the real supergraph", () => {
       // monitoring's feed, a page of 500 with its cursors
       [`query($after: String, $first: Int) { eventFeed(after: $after, first: $first) {
           edges { cursor node { eventId source type correlationId } } pageInfo { hasNextPage endCursor } } }`, { first: 500 }],
+      // trace(first: 10000) with every field of Trace, TraceEntry and ObservedEvent (310 000)
+      [`query($c: ID!) { trace(correlationId: $c, first: 10000) { correlationId eventCount startedAt endedAt durationMs sources truncated
+          events { depth causeEventId durationSinceCauseMs sinceTraceStartMs event { eventId source type schemaVersion streamId
+          streamPosition correlationId causationId actor runId occurredAt observedAt lagMs summary } } } }`, { c: 'c' }],
       // a legitimate bulk read: 20 documents with their first 20 chunks' text and their entities (4 560)
       [`{ documents(first: 20) { edges { node { id title chunks(first: 20) { edges { node { index text } } } entities { name } } } } }`, {}],
     ];

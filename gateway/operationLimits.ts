@@ -52,7 +52,7 @@ import { GatewayErrorCode } from './errors.ts';
  * `import 'graphql'` of our own files to the package's ESM build (`index.mjs`), a second one.
  */
 const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql');
-const { GraphQLError, Kind, TypeInfo, validate, visit, visitWithTypeInfo } = graphql;
+const { BREAK, GraphQLError, Kind, TypeInfo, validate, visit, visitWithTypeInfo } = graphql;
 
 /** The limits; 0 turns one off. */
 export interface OperationLimits {
@@ -71,18 +71,19 @@ export interface OperationLimits {
 }
 
 /**
- * The defaults. Every query of the repository passes them: the deepest
+ * The defaults. Every query of the repository passes them, with room: the deepest
  * (`eventFeed { edges { node { … } } }`, `trace { events { event { … } } }`) are 4 to 5
- * levels; the costliest is `client/trace.ts`'s `trace(first: 10000)` with every field
- * (200 000, `npm run demo`), then `run { timeline(first: 10000) { event { type source } } }`
- * (60 002); `trace` with its default 1000 entries costs 20 000.
+ * levels; the costliest is `client/trace.ts`'s `trace(first: 10000)` (200 000, `npm run demo`);
+ * `trace(first: 10000)` asking for every field of `Trace`, `TraceEntry` and `ObservedEvent`
+ * costs 310 000; `run { timeline(first: 10000) { event { type source } } }` 60 002; `trace`
+ * with its default 1000 entries 20 000.
  */
 export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = Object.freeze({
   maxDepth: 12,
   maxAliases: 20,
   maxDirectives: 50,
   maxTokens: 2000,
-  maxCost: 250_000,
+  maxCost: 500_000,
   maxVariableDepth: 64,
 });
 
@@ -98,6 +99,15 @@ export const OPERATION_LIMIT_VARIABLES = {
 
 /** Page size assumed for a `first`/`last` argument that is absent and has no default in the schema. */
 export const ASSUMED_PAGE_SIZE = 20;
+
+/**
+ * Most list literals nested in one inline value of a document (`[[[1]]]` is 3). Apollo
+ * Federation's query planner walks an inline array twice per level (`collectVariablesInValue`
+ * in `@apollo/federation-internals` 2.14, `dist/values.js`), so its work doubles with every
+ * level: 27 levels held the gateway's CPU for seconds, 64 for minutes. Deeper arrays go in
+ * variables, which the planner does not walk (and which `maxVariableDepth` bounds).
+ */
+export const MAX_INLINE_LIST_DEPTH = 10;
 
 /** Cost weights given to GraphQL Armor's cost rule. */
 const COST_WEIGHTS = { objectCost: 2, scalarCost: 1, depthCostFactor: 1 } as const;
@@ -172,6 +182,51 @@ export function checkVariableDepth(variables: Readonly<Record<string, unknown>> 
       });
     }
   }
+}
+
+/**
+ * Checks the values written inline in `document` (arguments, variable defaults, directive
+ * arguments): objects and lists nest at most `maxValueDepth` levels (the `maxVariableDepth`
+ * limit; 0 = no limit), and lists at most {@link MAX_INLINE_LIST_DEPTH} levels whatever the
+ * limits. graphql-js's `visit` keeps its own stack, so any depth is walked without recursion.
+ * @throws GraphQLError `BAD_USER_INPUT` (HTTP 400) for the first value nested too deep
+ */
+export function checkInlineValueDepth(document: DocumentNode, maxValueDepth: number): void {
+  let depth = 0;
+  let lists = 0;
+  let rejection: GraphQLErrorInstance | undefined;
+  const tooDeep = (message: string) => {
+    rejection = new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+    return BREAK;
+  };
+  visit(document, {
+    ObjectValue: {
+      enter() {
+        depth++;
+        if (maxValueDepth > 0 && depth > maxValueDepth) return tooDeep(`Inline values may nest objects and arrays at most ${maxValueDepth} levels deep`);
+        return undefined;
+      },
+      leave() {
+        depth--;
+      },
+    },
+    ListValue: {
+      enter() {
+        depth++;
+        lists++;
+        if (maxValueDepth > 0 && depth > maxValueDepth) return tooDeep(`Inline values may nest objects and arrays at most ${maxValueDepth} levels deep`);
+        if (lists > MAX_INLINE_LIST_DEPTH) {
+          return tooDeep(`Inline values may nest lists at most ${MAX_INLINE_LIST_DEPTH} levels deep; pass deeper values as variables`);
+        }
+        return undefined;
+      },
+      leave() {
+        depth--;
+        lists--;
+      },
+    },
+  });
+  if (rejection) throw rejection;
 }
 
 /**
@@ -286,7 +341,7 @@ function operationResolutionFailure(document: DocumentNode, operationName: strin
 
 /**
  * The Apollo Server plugin enforcing `limits` once the operation is known (after parsing and
- * validation, before the query plan): variable depth, then depth, aliases, directives and
+ * validation, before the query plan): variable depth, inline value depth, then depth, aliases, directives and
  * cost. The token limit is the parser's: pass {@link parseOptions} and
  * {@link formatTokenLimitError} to Apollo Server too.
  */
@@ -297,6 +352,7 @@ export function operationLimitsPlugin<TContext extends Record<string, any>>(limi
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) throw operationResolutionFailure(document, request.operationName);
           checkVariableDepth(request.variables, limits.maxVariableDepth);
+          checkInlineValueDepth(document, limits.maxVariableDepth);
           checkOperationLimits(schema, document, operation, request.variables, limits);
         },
       };

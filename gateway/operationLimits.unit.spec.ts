@@ -1,7 +1,7 @@
 /**
  * The operation limits without a server: how depth, aliases, directives and cost are measured
  * (page sizes from literals, variables and schema defaults; fragments as if inlined), the
- * iterative JSON depth, the `GATEWAY_MAX_*` variables and the token-limit error.
+ * iterative JSON depth, inline value depth, the `GATEWAY_MAX_*` variables and the token-limit error.
  */
 import { createRequire } from 'node:module';
 import { parse, type OperationDefinitionNode } from 'graphql';
@@ -11,6 +11,8 @@ import { MAX_JSON_DEPTH } from '../eventstore/index.ts';
 import {
   ASSUMED_PAGE_SIZE,
   DEFAULT_OPERATION_LIMITS,
+  MAX_INLINE_LIST_DEPTH,
+  checkInlineValueDepth,
   checkOperationLimits,
   checkVariableDepth,
   formatTokenLimitError,
@@ -139,10 +141,10 @@ describe('operation cost', () => {
     const variables = 'query($n: Int){ documents(first:$n){ edges{ node{ chunks(first:$n){ edges{ node{ document{ chunks(first:$n){ edges{ node{ index }}}}}}}}}}}';
     const limit = { maxCost: DEFAULT_OPERATION_LIMITS.maxCost };
     expect(rejection(literal, limit)).toMatchObject({
-      message: 'Query Cost limit of 250000 exceeded, found 7080600.',
+      message: 'Query Cost limit of 500000 exceeded, found 7080600.',
       extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxCost', http: { status: 400 } },
     });
-    expect(rejection(variables, limit, { n: 100 })?.message).toBe('Query Cost limit of 250000 exceeded, found 7080600.');
+    expect(rejection(variables, limit, { n: 100 })?.message).toBe('Query Cost limit of 500000 exceeded, found 7080600.');
     expect(rejection(variables, limit, { n: 5 })).toBeUndefined();
   });
 });
@@ -182,12 +184,50 @@ describe('variable depth', () => {
   });
 });
 
+describe('inline value depth', () => {
+  const list = (levels: number) => '['.repeat(levels) + '1' + ']'.repeat(levels);
+  const object = (levels: number) => '{a:'.repeat(levels) + '1' + '}'.repeat(levels);
+  const rejection = (source: string, limit: number): unknown => {
+    try {
+      checkInlineValueDepth(parse(source), limit);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it(`accepts lists nested ${MAX_INLINE_LIST_DEPTH} levels and objects nested to the limit, in arguments and variable defaults`, () => {
+    expect(rejection(`mutation { startRun(workflowId: "w", input: ${list(MAX_INLINE_LIST_DEPTH)}) { id } }`, 64)).toBeUndefined();
+    expect(rejection(`mutation { startRun(workflowId: "w", input: ${object(64)}) { id } }`, 64)).toBeUndefined();
+    expect(rejection(`query($v: JSON = ${object(63)}) { a(x: [${object(63)}]) }`, 64)).toBeUndefined();
+  });
+
+  it('rejects deeper lists (exponential in the query planner) and deeper objects with BAD_USER_INPUT, wherever they are written', () => {
+    for (const [source, message] of [
+      [`mutation { completeStep(runId: "x", stepName: "y", output: ${list(MAX_INLINE_LIST_DEPTH + 1)}) { id } }`, /lists at most 10 levels/],
+      [`mutation { completeStep(runId: "x", stepName: "y", output: ${list(27)}) { id } }`, /lists at most 10 levels/],
+      [`mutation { startRun(workflowId: "w", input: ${object(65)}) { id } }`, /at most 64 levels/],
+      [`query($v: JSON = ${object(65)}) { a }`, /at most 64 levels/],
+      [`query { a @include(if: true) b(x: {y: ${list(11)}}) }`, /lists at most 10 levels/],
+    ] as const) {
+      const error = rejection(source, 64);
+      expect(error, source.slice(0, 60)).toBeInstanceOf(GraphQLError);
+      expect(error).toMatchObject({ message: expect.stringMatching(message), extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+    }
+  });
+
+  it('keeps the list limit when the depth limit is off', () => {
+    expect(rejection(`{ a(x: ${object(500)}) }`, 0)).toBeUndefined();
+    expect(rejection(`{ a(x: ${list(11)}) }`, 0)).toBeInstanceOf(GraphQLError);
+  });
+});
+
 describe('configuration', () => {
   it('defaults every limit, reads GATEWAY_MAX_* (empty = default, 0 = off)', () => {
     expect(operationLimitsFromEnv({})).toEqual(DEFAULT_OPERATION_LIMITS);
     // The subgraphs' JSON scalar refuses deeper values with BAD_USER_INPUT too: one answer for clients.
     expect(DEFAULT_OPERATION_LIMITS.maxVariableDepth).toBe(MAX_JSON_DEPTH);
-    expect(DEFAULT_OPERATION_LIMITS).toEqual({ maxDepth: 12, maxAliases: 20, maxDirectives: 50, maxTokens: 2000, maxCost: 250_000, maxVariableDepth: 64 });
+    expect(DEFAULT_OPERATION_LIMITS).toEqual({ maxDepth: 12, maxAliases: 20, maxDirectives: 50, maxTokens: 2000, maxCost: 500_000, maxVariableDepth: 64 });
     expect(
       operationLimitsFromEnv({
         GATEWAY_MAX_DEPTH: '8',
