@@ -5,17 +5,18 @@
  *
  * ```ts
  * const http = await serveSubgraph({ name: 'content', schemaPath: CONTENT_SCHEMA_PATH, resolvers,
- *   port: 4002, host: '127.0.0.1', logger, formatError: createFormatError(logger) });
+ *   port: 4002, host: '127.0.0.1', logger, isDeliberateError: (e): e is DeliberateError => e instanceof ContentError });
  * // http.url === 'http://127.0.0.1:4002/graphql'
  * await http.close();
  * ```
  */
 import { readFileSync } from 'node:fs';
-import { ApolloServer, type ApolloServerOptions } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse } from 'graphql';
 import type { Logger } from '../eventstore/index.ts';
+import { createSubgraphFormatError, type DeliberateError } from './formatError.ts';
 import { listenApollo, type ListeningApollo } from './httpServer.ts';
 import { contextFromHeaders, type RequestContext } from './requestContext.ts';
 
@@ -39,8 +40,12 @@ export interface ServeSubgraphOptions {
   host?: string;
   /** pino-compatible logger; also receives Apollo's own messages. */
   logger: Logger;
-  /** The subgraph's mapping of errors to `extensions.code` (its error registry). */
-  formatError: NonNullable<ApolloServerOptions<RequestContext>['formatError']>;
+  /**
+   * Recognises the subgraph's deliberate errors (its registry in `subgraphs/<name>/errors.ts`),
+   * which keep their code and details; every other error is formatted by the shared rules of
+   * `createSubgraphFormatError` (federation/formatError.ts).
+   */
+  isDeliberateError: (error: unknown) => error is DeliberateError;
   /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB, `listenApollo`'s) */
   maxBodyBytes?: number;
 }
@@ -58,7 +63,7 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
   const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: options.resolvers });
   const apollo = new ApolloServer<RequestContext>({
     schema,
-    formatError: options.formatError,
+    formatError: createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError }),
     includeStacktraceInErrorResponses: false,
     // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
     stopOnTerminationSignals: false,

@@ -31,7 +31,7 @@ import { projections } from './projections/index.ts';
 import { CONTENT_SOURCE, contentPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startIngestStepConsumer } from './saga/ingestStepConsumer.ts';
-import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import type { DeliberateError } from '../../federation/formatError.ts';
 import { ContentError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
@@ -112,7 +112,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       port: options.port,
       host: options.host,
       logger,
-      formatError: createSubgraphFormatError({ name: 'content', logger, isDeliberate: (e): e is DeliberateError => e instanceof ContentError }),
+      isDeliberateError: (e): e is DeliberateError => e instanceof ContentError,
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,
     });
     relay = startRelay(store, { source: CONTENT_SOURCE, publicEvents: contentPublicEvents, transport: options.transport, subscription: options.relaySubscription });

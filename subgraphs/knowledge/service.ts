@@ -31,7 +31,7 @@ import { createResolvers } from './graphql/resolvers.ts';
 import { projections } from './projections/index.ts';
 import { KNOWLEDGE_SOURCE, knowledgePublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
-import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import type { DeliberateError } from '../../federation/formatError.ts';
 import { KnowledgeError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
@@ -90,7 +90,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
-      formatError: createSubgraphFormatError({ name: 'knowledge', logger, isDeliberate: (e): e is DeliberateError => e instanceof KnowledgeError }),
+      isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError,
     });
     relay = startRelay(store, { source: KNOWLEDGE_SOURCE, publicEvents: knowledgePublicEvents, transport: options.transport, subscription: options.relaySubscription });
     consumers.push(await startContentConsumer({ store, transport: options.transport, logger, onChunkStored: (id) => extractor.wake(id) }));

@@ -20,7 +20,7 @@ import { createResolvers } from './graphql/resolvers.ts';
 import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
 import { projections } from './projections/index.ts';
 import { createReadModel } from './readModel.ts';
-import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import type { DeliberateError } from '../../federation/formatError.ts';
 import { MonitoringError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
@@ -83,7 +83,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
       port: options.port,
       host: options.host,
       logger,
-      formatError: createSubgraphFormatError({ name: 'monitoring', logger, isDeliberate: (e): e is DeliberateError => e instanceof MonitoringError }),
+      isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError,
     });
     for (const source of sources) {
       consumers.push(

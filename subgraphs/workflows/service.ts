@@ -31,7 +31,7 @@ import { projections } from './projections/index.ts';
 import { WORKFLOWS_SOURCE, workflowsPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
 import { startSagaConsumers } from './saga/sagaConsumers.ts';
-import { createSubgraphFormatError, type DeliberateError } from '../../federation/formatError.ts';
+import type { DeliberateError } from '../../federation/formatError.ts';
 import { WorkflowsError } from './errors.ts';
 
 /** Path of the subgraph's SDL (also read by the supergraph composer). */
@@ -106,7 +106,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
-      formatError: createSubgraphFormatError({ name: 'workflows', logger, isDeliberate: (e): e is DeliberateError => e instanceof WorkflowsError }),
+      isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError,
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
     if (options.transport) {
