@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInProcessTransport } from '../../broker/in-process.ts';
-import { migrateServiceDatabase } from '../../db/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
+import type { TestDatabase } from '../../db/testing.ts';
 import { requireCorpus } from '../../config/corpus.ts';
 import { DEFAULT_MAX_EVENT_BYTES, type IntegrationEvent, type IntegrationTransport } from '../../eventstore/index.ts';
 import { APPEND_BATCH_SIZE } from './commandHandlers.ts';
 import { startContentService, type ContentService } from './service.ts';
+import { startContentFixture, type ContentFixture } from './testing/contentFixture.ts';
 import { eventually, mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 import { CHUNKING_RULE, chunkText } from './text/chunkText.ts';
 import { decodeText } from './text/decodeText.ts';
@@ -21,6 +21,7 @@ import { decodeText } from './text/decodeText.ts';
 const CORPUS_DIR = requireCorpus();
 const DOC_FIELDS = 'id title status source corpusFile sizeBytes charCount chunkCount runId stepName failure { code reason } createdAt updatedAt';
 
+let fx: ContentFixture;
 let db: TestDatabase;
 let transport: IntegrationTransport;
 let service: ContentService;
@@ -48,25 +49,11 @@ async function allChunks(documentId: string) {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('content_service');
-  await migrateServiceDatabase(db.pool, { service: 'content' });
-  transport = createInProcessTransport();
-  await transport.consume({ consumer: 'test-from-content', source: 'content', handler: async (e) => void published.push(e) });
-  service = await startContentService({
-    pool: db.pool,
-    port: 0,
-    transport,
-    logger: testLogger,
-    corpusDir: CORPUS_DIR,
-    relaySubscription: { pollIntervalMs: 50, standbyRetryMs: 100, retryDelayMs: 50 },
-  });
+  fx = await startContentFixture('content_service', [{ consumer: 'test-from-content', source: 'content', handler: async (e) => void published.push(e) }]);
+  ({ db, transport, service } = fx);
 });
 
-afterAll(async () => {
-  await service?.close();
-  await transport?.close();
-  await db?.drop();
-});
+afterAll(() => fx?.close());
 
 describe('ingestDocument from the corpus', () => {
   let id: string;

@@ -6,16 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInProcessTransport } from '../../../broker/in-process.ts';
-import { migrateServiceDatabase } from '../../../db/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../../../db/testing.ts';
+import type { TestDatabase } from '../../../db/testing.ts';
 import { requireCorpus } from '../../../config/corpus.ts';
 import type { IntegrationEvent, IntegrationTransport } from '../../../eventstore/index.ts';
-import { startContentService, type ContentService } from '../service.ts';
-import { eventually, mustGraphQL, testLogger } from '../../../federation/testing/graphqlClient.ts';
+import type { ContentService } from '../service.ts';
+import { startContentFixture, type ContentFixture } from '../testing/contentFixture.ts';
+import { eventually, mustGraphQL } from '../../../federation/testing/graphqlClient.ts';
 
 /** FLOWGRAPH_CORPUS_DIR or ../shared/corpus; a missing corpus fails this file with one message. */
 const CORPUS_DIR = requireCorpus();
+let fx: ContentFixture;
 let db: TestDatabase;
 let transport: IntegrationTransport;
 let service: ContentService;
@@ -44,30 +44,16 @@ const runIdOf = (event: IntegrationEvent) => (event.data as { runId: string }).r
 const outcomeOf = (runId: string) => eventually(() => outcomes.find((e) => (e.data as { runId?: string }).runId === runId));
 
 beforeAll(async () => {
-  db = await createTestDatabase('content_saga');
-  await migrateServiceDatabase(db.pool, { service: 'content' });
-  transport = createInProcessTransport();
-  await transport.consume({
+  fx = await startContentFixture('content_saga', [{
     consumer: 'workflows-from-content',
     source: 'content',
     types: ['DocumentProcessed', 'DocumentFailed'],
     handler: async (e) => void outcomes.push(e),
-  });
-  service = await startContentService({
-    pool: db.pool,
-    port: 0,
-    transport,
-    logger: testLogger,
-    corpusDir: CORPUS_DIR,
-    relaySubscription: { pollIntervalMs: 50, standbyRetryMs: 100, retryDelayMs: 50 },
-  });
+  }]);
+  ({ db, transport, service } = fx);
 });
 
-afterAll(async () => {
-  await service?.close();
-  await transport?.close();
-  await db?.drop();
-});
+afterAll(() => fx?.close());
 
 describe('INGEST steps', () => {
   it('ingests runInput.corpusFile and emits DocumentProcessed with runId and stepName, caused by the StepStarted', async () => {
