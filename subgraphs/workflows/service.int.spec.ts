@@ -347,3 +347,29 @@ describe('runs pagination', () => {
     expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
+
+describe('as-of fields and step documents on queries', () => {
+  it('queries serve the current run (asOfVersion null) and StepRun.document as a Document reference, also through _entities', async () => {
+    const workflow = await gql(`mutation { defineWorkflow(input: { name: "extract then review", steps: [
+      { name: "extract", kind: EXTRACT, timeoutMs: 60000 }, { name: "review", kind: EXTERNAL, timeoutMs: 60000 }] }) { id } }`);
+    const started = await startRun(workflow.defineWorkflow.id, { documentId: 'doc-from-input' });
+    const runId = started.data.startRun.id as string;
+    const data = await gql(
+      `query($id: ID!) {
+        run(id: $id) { version asOfVersion asOfPublishedVersion steps { name document { __typename id } } }
+        _entities(representations: [{ __typename: "WorkflowRun", id: $id }]) { ... on WorkflowRun { asOfVersion steps { document { id } } } }
+      }`,
+      { id: runId },
+    );
+    expect(data.run).toEqual({
+      version: 1,
+      asOfVersion: null,
+      asOfPublishedVersion: null,
+      steps: [
+        { name: 'extract', document: { __typename: 'Document', id: 'doc-from-input' } },
+        { name: 'review', document: null },
+      ],
+    });
+    expect(data._entities).toEqual([{ asOfVersion: null, steps: [{ document: { id: 'doc-from-input' } }, { document: null }] }]);
+  });
+});

@@ -10,6 +10,7 @@ import { NotFoundError } from '../errors.ts';
 import type { ReadModel, RunFilter, RunRow, WorkflowRow } from '../readModel.ts';
 import { API_SOURCE } from '../run/decide.ts';
 import { runStreamId } from '../run/events.ts';
+import type { StepRunRow } from '../run/runSnapshot.ts';
 import type { StepDefinition, StepKind } from '../workflow/events.ts';
 import type { RequestContext } from '../../../federation/requestContext.ts';
 import { DateTimeScalar, JSONScalar } from '../../../federation/scalars.ts';
@@ -115,9 +116,13 @@ export function createResolvers({ commands, readModel, store }: ResolverDeps): G
     WorkflowRun: {
       __resolveReference: (ref: { id: string }) => readModel.run(ref.id),
       workflow: (run: RunRow) => readModel.workflow(run.workflowId),
+      // Set on subscription snapshots (run/runSnapshot.ts); read-model rows are the current state.
+      asOfVersion: (run: RunRow & { asOfVersion?: number }) => run.asOfVersion ?? null,
+      asOfPublishedVersion: (run: RunRow & { asOfPublishedVersion?: number }) => run.asOfPublishedVersion ?? null,
     },
     StepRun: {
       retryPolicy,
+      document: (step: StepRunRow) => (step.documentId ? { __typename: 'Document', id: step.documentId } : null),
     },
   };
 }

@@ -6,6 +6,7 @@
 import type { ClientBase } from 'pg';
 import type { Projection, RecordedEvent } from '../../../eventstore/index.ts';
 import { RUN_EVENT_TYPES, type RunEvent } from '../run/events.ts';
+import { producedDocumentId } from '../run/runSnapshot.ts';
 import { stepRow } from './workflowsProjection.ts';
 
 /** Kinds of rows in `run_deadlines`. */
@@ -56,11 +57,13 @@ async function applyOne(recorded: RecordedEvent, client: ClientBase): Promise<vo
   switch (event.type) {
     case 'StepStarted': {
       const d = event.data;
+      // An EXTRACT attempt names the document it works on (absent when the run has none).
       await client.query(
         `UPDATE step_runs SET status = 'RUNNING', attempt = $3, deadline = $4::timestamptz, retry_at = NULL, error = NULL,
-                started_at = $5::timestamptz, ended_at = NULL
+                started_at = $5::timestamptz, ended_at = NULL,
+                document_id = CASE WHEN kind = 'EXTRACT' THEN $6 ELSE document_id END
           WHERE run_id = $1 AND name = $2`,
-        [runId, d.stepName, d.attempt, d.deadline, d.startedAt],
+        [runId, d.stepName, d.attempt, d.deadline, d.startedAt, d.documentId ?? null],
       );
       await client.query('UPDATE workflow_runs SET current_step = $2 WHERE id = $1', [runId, d.stepName]);
       await setDeadline(client, recorded, d.stepName, d.attempt, 'STEP_TIMEOUT', d.deadline);
@@ -69,6 +72,12 @@ async function applyOne(recorded: RecordedEvent, client: ClientBase): Promise<vo
     case 'StepCompleted': {
       const d = event.data;
       await endStep(client, runId, d.stepName, 'COMPLETED', d.completedAt, { output: d.output });
+      // An INGEST step's output names the document it produced.
+      await client.query(`UPDATE step_runs SET document_id = $3 WHERE run_id = $1 AND name = $2 AND kind = 'INGEST'`, [
+        runId,
+        d.stepName,
+        producedDocumentId(d.output),
+      ]);
       await clearDeadline(client, runId);
       return;
     }
