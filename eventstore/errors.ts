@@ -14,6 +14,7 @@ export const EventStoreErrorCode = {
   EventIdConflict: 'EVENT_ID_CONFLICT',
   CheckpointConflict: 'CHECKPOINT_CONFLICT',
   InvalidCursor: 'INVALID_CURSOR',
+  CursorExpired: 'CURSOR_EXPIRED',
   InvalidStreamId: 'INVALID_STREAM_ID',
   CommandRetriesExhausted: 'COMMAND_RETRIES_EXHAUSTED',
   SubscriptionClosed: 'SUBSCRIPTION_CLOSED',
@@ -122,10 +123,39 @@ export class CheckpointConflictError extends EventStoreError {
   }
 }
 
-/** A cursor string that this store did not produce. */
+/**
+ * A cursor string that this store (or this subscription) did not produce. `reason`, when
+ * given, says which check failed (e.g. `not issued for this subscription`); it is safe to show
+ * to clients. `received` is the input as given; the message quotes at most its first 40
+ * characters.
+ */
 export class InvalidCursorError extends EventStoreError {
-  constructor(readonly received: string) {
-    super(EventStoreErrorCode.InvalidCursor, `Invalid cursor ${JSON.stringify(received).slice(0, 80)}: pass back a cursor the server returned`);
+  constructor(
+    readonly received: string,
+    readonly reason?: string,
+  ) {
+    super(
+      EventStoreErrorCode.InvalidCursor,
+      `Invalid cursor ${quote(received)}${reason ? ` (${reason})` : ''}: pass back a cursor the server returned`,
+    );
+  }
+}
+
+/**
+ * A genuine subscription cursor older than the resume window (DESIGN.md, "Cursors"): the events
+ * after it may no longer be replayed. The client must re-query the current state, then
+ * subscribe again without `after`. Ages and windows are in ms.
+ */
+export class CursorExpiredError extends EventStoreError {
+  constructor(
+    readonly ageMs: number,
+    readonly resumeWindowMs: number,
+  ) {
+    super(
+      EventStoreErrorCode.CursorExpired,
+      `Cursor expired: it was issued ${formatDuration(ageMs)} ago and the resume window is ${formatDuration(resumeWindowMs)}; ` +
+        're-query the current state, then subscribe again without `after`',
+    );
   }
 }
 
@@ -164,6 +194,25 @@ export class AppendNotFirstWriteError extends EventStoreError {
       'An append must be the first write of its transaction; open transactions with store.transaction()',
     );
   }
+}
+
+function quote(text: unknown): string {
+  const s = String(text);
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+/** `90061000` → `"25 h 1 min 1 s"`; below a second, `"250 ms"`. */
+function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  const seconds = Math.floor(ms / 1000);
+  const parts: string[] = [];
+  const h = Math.floor(seconds / 3600);
+  const min = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (h > 0) parts.push(`${h} h`);
+  if (min > 0) parts.push(`${min} min`);
+  if (s > 0 || parts.length === 0) parts.push(`${s} s`);
+  return parts.join(' ');
 }
 
 function describe(value: unknown): string {

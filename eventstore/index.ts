@@ -18,7 +18,7 @@ export { migrateEventStore, EVENTSTORE_SCHEMA } from './schema.ts';
 export { createEventStore, type EventStore, type EventStoreOptions, type EventStoreTransaction, DEFAULT_MAX_EVENT_BYTES } from './store.ts';
 export { LOG_BOUND_CTE } from './read.ts';
 export { MAX_JSON_DEPTH, MAX_METADATA_BYTES, MAX_STREAM_ID_LENGTH } from './validate.ts';
-export { encodeCursor, decodeCursor, compareLogPositions, LOG_START } from './cursor.ts';
+export { encodeCursor, decodeCursor, compareLogPositions, formatPosition, parsePosition, checkLogPosition, LOG_START } from './cursor.ts';
 export { type Subscription, type SubscriptionOptions, type SubscriptionHandlerContext } from './subscribe.ts';
 export { startProjection, rebuildProjection, type RebuildOptions } from './project.ts';
 export { startRelay, type RelayOptions } from './relay.ts';
