@@ -51,6 +51,8 @@ export const ContentRejectionReason = {
   InvalidPageSize: 'INVALID_PAGE_SIZE',
   /** A saga StepStarted whose `runInput` has no usable `text` or `corpusFile`. */
   InvalidRunInput: 'INVALID_RUN_INPUT',
+  /** A subscription's id argument that is not 1..200 characters, or holds U+0000. */
+  InvalidId: 'INVALID_ID',
 } as const;
 export type ContentRejectionReason = (typeof ContentRejectionReason)[keyof typeof ContentRejectionReason];
 

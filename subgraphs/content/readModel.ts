@@ -37,12 +37,13 @@ export interface ReadModel {
    */
   documents(first?: number | null, after?: string | null): Promise<Page<DocumentRow>>;
   /**
-   * A document's chunks in index order.
+   * A document's chunks in index order; with `below`, only those of index < `below` (a document as
+   * of an earlier event, when fewer chunks were stored: see document/documentSnapshot.ts).
    * @throws BadUserInputError INVALID_PAGE_SIZE; ContentError INVALID_CURSOR
    */
-  chunks(documentId: string, first?: number | null, after?: string | null): Promise<Page<ChunkRow>>;
-  /** Number of stored chunks of a document. */
-  chunkTotal(documentId: string): Promise<number>;
+  chunks(documentId: string, first?: number | null, after?: string | null, below?: number | null): Promise<Page<ChunkRow>>;
+  /** Number of stored chunks of a document (of index < `below` when given). */
+  chunkTotal(documentId: string, below?: number | null): Promise<number>;
   /**
    * Full-text search over every chunk (or one document's), best `ts_rank` first, ties by
    * document then chunk index.
@@ -66,17 +67,18 @@ export function createReadModel(prisma: PrismaClient, pool: pg.Pool): ReadModel 
       });
       return page(rows, take, (row) => encodeCursor('document', row.seq.toString()));
     },
-    async chunks(documentId, first, after) {
+    async chunks(documentId, first, after, below) {
       const take = pageSize(first, PAGE_LIMITS.defaultPageSize, 0);
       const from = after ? Number(decodeCursor('chunk', after)) : -1;
       const rows = await prisma.chunk.findMany({
-        where: { documentId, chunkIndex: { gt: from } },
+        where: { documentId, chunkIndex: { gt: from, ...(below !== null && below !== undefined ? { lt: below } : {}) } },
         orderBy: { chunkIndex: 'asc' },
         take: take + 1,
       });
       return page(rows, take, (row) => encodeCursor('chunk', String(row.chunkIndex)));
     },
-    chunkTotal: (documentId) => prisma.chunk.count({ where: { documentId } }),
+    chunkTotal: (documentId, below) =>
+      prisma.chunk.count({ where: { documentId, ...(below !== null && below !== undefined ? { chunkIndex: { lt: below } } : {}) } }),
     async searchChunks(query, first, documentId) {
       const trimmed = query.trim();
       if (trimmed.length === 0 || query.length > PAGE_LIMITS.maxQueryLength) {

@@ -39,15 +39,18 @@ export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLR
       __resolveReference: (ref: { id: string }) => readModel.document(ref.id),
       source: (doc: DocumentRow) => doc.sourceKind,
       failure: (doc: DocumentRow) => (doc.failureCode ? { code: doc.failureCode, reason: doc.failureReason ?? '' } : null),
-      async chunks(doc: DocumentRow, args: { first?: number | null; after?: string | null }) {
-        const page = await readModel.chunks(doc.id, args.first, args.after);
-        return { ...page, totalCount: () => readModel.chunkTotal(doc.id) };
+      // A subscription's document as of an event serves the chunks stored by then (asOfChunks).
+      async chunks(doc: DocumentRow & { asOfChunks?: number }, args: { first?: number | null; after?: string | null }) {
+        const page = await readModel.chunks(doc.id, args.first, args.after, doc.asOfChunks);
+        return { ...page, totalCount: () => readModel.chunkTotal(doc.id, doc.asOfChunks) };
       },
     },
     Chunk: {
       id: (chunk: ChunkRow) => `${chunk.documentId}:${chunk.chunkIndex}`,
       index: (chunk: ChunkRow) => chunk.chunkIndex,
-      async document(chunk: ChunkRow) {
+      async document(chunk: ChunkRow & { asOfDocument?: DocumentRow }) {
+        // The chunk of a documentProgress update belongs to the document as of that update.
+        if (chunk.asOfDocument) return chunk.asOfDocument;
         const document = await readModel.document(chunk.documentId);
         if (!document) throw new NotFoundError(`Document ${chunk.documentId} does not exist`, { documentId: chunk.documentId });
         return document;
