@@ -20,6 +20,7 @@ import {
   type Subscription,
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
+import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
@@ -27,6 +28,7 @@ import { PrismaClient } from '../../prisma/content/generated/client.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { corpusDirProblem } from './corpus/corpusDirProblem.ts';
 import { createResolvers } from './graphql/resolvers.ts';
+import { createContentLiveFields } from './live/contentLiveFields.ts';
 import { projections } from './projections/index.ts';
 import { CONTENT_SOURCE, contentPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
@@ -114,6 +116,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       logger,
       isDeliberateError: (e): e is DeliberateError => e instanceof ContentError,
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,
+      live: { store, fields: createContentLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     relay = startRelay(store, { source: CONTENT_SOURCE, publicEvents: contentPublicEvents, transport: options.transport, subscription: options.relaySubscription });
     consumer = await startIngestStepConsumer({ store, transport: options.transport, corpusDir, logger, now: options.now });

@@ -19,6 +19,7 @@ import {
   type Subscription,
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
+import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
@@ -27,6 +28,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { createCommandHandlers } from './commandHandlers.ts';
 import { DEFAULT_DEADLINE_SCAN_INTERVAL_MS, startDeadlineScanner } from './deadlines/DeadlineScanner.ts';
 import { createResolvers } from './graphql/resolvers.ts';
+import { createWorkflowsLiveFields } from './live/workflowsLiveFields.ts';
 import { projections } from './projections/index.ts';
 import { WORKFLOWS_SOURCE, workflowsPublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
@@ -107,6 +109,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       host: options.host,
       logger,
       isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError,
+      live: { store, fields: createWorkflowsLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
     if (options.transport) {
