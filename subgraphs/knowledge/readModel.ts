@@ -2,6 +2,7 @@
  * The read side: queries on the entity graph (prisma/knowledge/schema.prisma). Simple lookups go
  * through Prisma Client; the graph walk is a recursive CTE (PostgreSQL) through `$queryRaw`.
  */
+import type { LogPosition } from '../../eventstore/index.ts';
 import type { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
 import { BadUserInputError, NotFoundError } from './errors.ts';
 
@@ -37,6 +38,12 @@ export interface ReadModel {
   searchEntities(name: string, first: number): Promise<EntityRow[]>;
   /** @throws BadUserInputError (depth outside 1..3, first outside 1..200); NotFoundError (unknown entity) */
   neighbors(entityId: string, depth: number, first: number): Promise<NeighborRow[]>;
+  /**
+   * The entity as of a log position: its `mentionCount` sums the mentions (over every document)
+   * recorded at or before `position` (mentions projected before positions were kept count as
+   * before every position); null when the entity does not exist.
+   */
+  entityAsOf(id: string, position: LogPosition): Promise<EntityRow | null>;
   /** @throws BadUserInputError (first outside 1..100) */
   documentEntities(documentId: string, first: number): Promise<EntityRow[]>;
   /** @throws BadUserInputError (first outside 1..100) */
@@ -111,6 +118,18 @@ export function createReadModel(prisma: PrismaClient): ReadModel {
          ORDER BY n.depth, wt.weight DESC, ent.name, ent.id
          LIMIT ${first}`;
       return rows.map((r) => ({ entity: entityOf(r), depth: r.depth, weight: r.weight }));
+    },
+
+    async entityAsOf(id, position) {
+      // Two sums, each an index range of entity_mentions (entity_id, log_transaction_id, log_position).
+      const rows = await prisma.$queryRaw<RawEntity[]>`
+        SELECT e.id, e.name, e.kind,
+               (COALESCE((SELECT sum(m.count) FROM entity_mentions m
+                           WHERE m.entity_id = e.id
+                             AND (m.log_transaction_id, m.log_position) <= (${position.transactionId}::bigint, ${position.globalPosition}::bigint)), 0)
+              + COALESCE((SELECT sum(m.count) FROM entity_mentions m WHERE m.entity_id = e.id AND m.log_transaction_id IS NULL), 0))::int AS mention_count
+          FROM entities e WHERE e.id = ${id}`;
+      return rows[0] ? entityOf(rows[0]) : null;
     },
 
     async documentEntities(documentId, first) {

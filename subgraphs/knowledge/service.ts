@@ -20,6 +20,7 @@ import {
   type Subscription,
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
+import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
@@ -28,6 +29,7 @@ import { startContentConsumer } from './consumers/contentConsumer.ts';
 import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
 import { startExtractor, type Extractor } from './extraction/Extractor.ts';
 import { createResolvers } from './graphql/resolvers.ts';
+import { createKnowledgeLiveFields } from './live/knowledgeLiveFields.ts';
 import { projections } from './projections/index.ts';
 import { KNOWLEDGE_SOURCE, knowledgePublicEvents } from './publicEvents.ts';
 import { createReadModel } from './readModel.ts';
@@ -91,6 +93,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       host: options.host,
       logger,
       isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError,
+      live: { store, fields: createKnowledgeLiveFields({ store, readModel }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     relay = startRelay(store, { source: KNOWLEDGE_SOURCE, publicEvents: knowledgePublicEvents, transport: options.transport, subscription: options.relaySubscription });
     consumers.push(await startContentConsumer({ store, transport: options.transport, logger, onChunkStored: (id) => extractor.wake(id) }));

@@ -1,10 +1,12 @@
 /** Resolvers of subgraphs/knowledge/schema.graphql (read-only: knowledge's writes come from events). */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { DateTimeScalar } from '../../../federation/scalars.ts';
 import type { ReadModel } from '../readModel.ts';
 
 /** Builds the resolver map for `buildSubgraphSchema`. */
 export function createResolvers(readModel: ReadModel): GraphQLResolverMap<any> {
   return {
+    DateTime: DateTimeScalar,
     Query: {
       entity: (_: unknown, args: { id: string }) => readModel.entity(args.id),
       searchEntities: (_: unknown, args: { name: string; first: number }) => readModel.searchEntities(args.name, args.first),

@@ -35,10 +35,12 @@ async function discovered(events: RecordedEvent<string, EntityDiscoveredData>[],
 async function mentioned(events: RecordedEvent<string, EntityMentionedData>[], client: ClientBase): Promise<void> {
   if (events.length === 0) return;
   // Only newly inserted mentions move the entity's total (a rebuild replays each event once anyway).
+  // The row keeps the log position of the event that inserted it: mentionCount as of an event
+  // (live/knowledgeLiveFields.ts) sums the rows at or before that position.
   await client.query(
     `WITH inserted AS (
-       INSERT INTO entity_mentions (entity_id, document_id, chunk_index, count)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[])
+       INSERT INTO entity_mentions (entity_id, document_id, chunk_index, count, log_transaction_id, log_position)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::bigint[])
        ON CONFLICT DO NOTHING
        RETURNING entity_id, count)
      UPDATE entities e SET mention_count = e.mention_count + s.total
@@ -49,6 +51,8 @@ async function mentioned(events: RecordedEvent<string, EntityMentionedData>[], c
       events.map((e) => e.data.documentId),
       events.map((e) => e.data.chunkIndex),
       events.map((e) => e.data.count),
+      events.map((e) => e.transactionId),
+      events.map((e) => e.globalPosition),
     ],
   );
 }
