@@ -5,7 +5,7 @@
  * on the same pool.
  */
 import type pg from 'pg';
-import { decodeCursor, encodeCursor, LOG_BOUND_CTE, type LogPosition } from '../../eventstore/index.ts';
+import { decodeCursor, encodeCursor, LOG_BOUND_CTE, type LogPosition, type RecordedEvent } from '../../eventstore/index.ts';
 import type { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
 import { BadUserInputError, InvalidCursorInputError } from './errors.ts';
 import type { IntegrationEventObservedData } from './observe/events.ts';
@@ -62,6 +62,12 @@ export interface TimelineEntryView {
   durationSinceCauseMs: number | null;
 }
 
+/** Options of `runTimeline`. */
+export interface TimelineOptions {
+  /** Only events that occurred at or before this time (the timeline as of an event: see timeline/timelineAsOf.ts). */
+  until?: Date | null;
+}
+
 /** Filter of the event feed; absent or null fields do not filter. */
 export interface FeedFilter {
   source?: string | null;
@@ -115,7 +121,13 @@ export interface ReadModel {
    * @param first entries returned, 1..10000, default 1000
    * @throws BadUserInputError `first` out of range
    */
-  runTimeline(runId: string, first?: number | null): Promise<TimelineEntryView[]>;
+  runTimeline(runId: string, first?: number | null, options?: TimelineOptions): Promise<TimelineEntryView[]>;
+  /**
+   * When the first observed event of stream `run-<runId>` (source workflows) at stream position
+   * `streamPosition` or later occurred, or null while none is observed. Per-stream order makes it
+   * a proof that every published event of the run up to `streamPosition` is observed.
+   */
+  observedRunEvent(runId: string, streamPosition: number): Promise<{ streamPosition: number; occurredAt: Date } | null>;
   /**
    * A page of observed events in observation order (monitoring's log order), never past an
    * observation still being committed, so paging with `endCursor` misses nothing and repeats nothing.
@@ -169,6 +181,32 @@ function toView(row: ObservedRow): ObservedEventView {
   };
 }
 
+/**
+ * The view of an observation from its stored event (what `observed_events` holds for it: the
+ * projection writes `observed_at` = the event's recordedAt and the event's log position), for
+ * the `eventFeed` subscription, which serves events as they are appended.
+ */
+export function observedEventViewOf(recorded: RecordedEvent): ObservedEventView {
+  const d = recorded.data as IntegrationEventObservedData;
+  return {
+    source: d.source,
+    eventId: d.eventId,
+    type: d.type,
+    schemaVersion: d.schemaVersion,
+    streamId: d.streamId,
+    streamPosition: d.streamPosition,
+    correlationId: d.correlationId,
+    causationId: d.causationId,
+    actor: d.actor,
+    runId: d.runId,
+    occurredAt: new Date(d.occurredAt),
+    observedAt: recorded.recordedAt,
+    summary: d.summary,
+    position: { transactionId: recorded.transactionId, globalPosition: recorded.globalPosition },
+    seq: BigInt(recorded.globalPosition),
+  };
+}
+
 /** Creates the read model on the monitoring pool and its Prisma client (the caller owns both). */
 export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel {
   return {
@@ -199,9 +237,10 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
       };
     },
 
-    async runTimeline(runId, first) {
+    async runTimeline(runId, first, options = {}) {
       const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
       checkedText(runId, 'runId');
+      const until = options.until ?? null;
       const { rows } = await pool.query<ObservedRow & { cause_occurred_at: Date | null }>(
         `WITH RECURSIVE in_run AS (
            SELECT source, event_id FROM observed_events WHERE run_id = $1
@@ -212,9 +251,10 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
          SELECT ${COLUMNS},
                 (SELECT c.occurred_at FROM observed_events c WHERE c.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
            FROM observed_events o JOIN in_run USING (source, event_id)
+          WHERE $3::timestamptz IS NULL OR o.occurred_at <= $3::timestamptz
           ORDER BY o.occurred_at, o.log_transaction_id, o.log_position
           LIMIT $2`,
-        [runId, limit],
+        [runId, limit, until],
       );
       const start = rows[0]?.occurred_at.getTime() ?? 0;
       return rows.map((row, i) => ({
@@ -223,6 +263,16 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
         sincePreviousMs: i === 0 ? null : row.occurred_at.getTime() - rows[i - 1]!.occurred_at.getTime(),
         durationSinceCauseMs: row.cause_occurred_at ? row.occurred_at.getTime() - row.cause_occurred_at.getTime() : null,
       }));
+    },
+
+    async observedRunEvent(runId, streamPosition) {
+      const { rows } = await pool.query<{ stream_position: number; occurred_at: Date }>(
+        `SELECT stream_position, occurred_at FROM observed_events
+          WHERE run_id = $1 AND source = 'workflows' AND stream_id = $2 AND stream_position >= $3
+          ORDER BY stream_position LIMIT 1`,
+        [runId, `run-${runId}`, streamPosition],
+      );
+      return rows[0] ? { streamPosition: rows[0].stream_position, occurredAt: rows[0].occurred_at } : null;
     },
 
     async eventFeed(filter, first, after) {

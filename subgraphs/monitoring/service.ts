@@ -12,14 +12,17 @@
  */
 import { fileURLToPath } from 'node:url';
 import { silentLogger, type IntegrationConsumer, type IntegrationTransport } from '../../eventstore/index.ts';
+import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
 import { createResolvers } from './graphql/resolvers.ts';
+import { createMonitoringLiveFields } from './live/monitoringLiveFields.ts';
 import { observeIntegrationEvent, observeIntegrationEvents } from './observe/observeIntegrationEvent.ts';
 import { projections } from './projections/index.ts';
 import { createReadModel } from './readModel.ts';
+import { createTimelineAsOf, DEFAULT_AS_OF_WAIT_MS } from './timeline/timelineAsOf.ts';
 import type { DeliberateError } from '../../federation/formatError.ts';
 import { MonitoringError } from './errors.ts';
 
@@ -38,6 +41,12 @@ export interface MonitoringServiceOptions extends SubgraphServiceOptions {
   transport: IntegrationTransport;
   /** Services to observe; every public event type of each is consumed. @default OBSERVED_SOURCES */
   sources?: readonly string[];
+  /**
+   * How long `WorkflowRun.timeline` as of a run event (a subscription update's run) waits for
+   * monitoring to observe that event before answering with what it has observed, in ms (≥ 0).
+   * @default 5000 (DEFAULT_AS_OF_WAIT_MS)
+   */
+  asOfWaitMs?: number;
 }
 
 /** A running monitoring service. */
@@ -48,12 +57,14 @@ export interface MonitoringService extends SubgraphService {
 
 /**
  * Starts the monitoring subgraph; resolves once it accepts requests and its consumers run.
- * @throws Error when neither `pool` nor `databaseUrl` is given, or `sources` is empty; the listen error (e.g. EADDRINUSE); the transport's consume error
+ * @throws Error when neither `pool` nor `databaseUrl` is given, `sources` is empty or `asOfWaitMs` < 0; the listen error (e.g. EADDRINUSE); the transport's consume error
  */
 export async function startMonitoringService(options: MonitoringServiceOptions): Promise<MonitoringService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startMonitoringService needs `pool` or `databaseUrl`');
   const sources = options.sources ?? OBSERVED_SOURCES;
   if (sources.length === 0) throw new Error('startMonitoringService needs at least one source to observe');
+  const asOfWaitMs = options.asOfWaitMs ?? DEFAULT_AS_OF_WAIT_MS;
+  if (!(asOfWaitMs >= 0)) throw new Error(`asOfWaitMs must be ≥ 0, got ${asOfWaitMs}`);
   const logger = options.logger ?? silentLogger;
   const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
     name: 'monitoring',
@@ -79,11 +90,12 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
     http = await serveSubgraph({
       name: 'monitoring',
       schemaPath: MONITORING_SCHEMA_PATH,
-      resolvers: createResolvers(readModel),
+      resolvers: createResolvers(readModel, createTimelineAsOf({ readModel, store, logger, waitMs: asOfWaitMs })),
       port: options.port,
       host: options.host,
       logger,
       isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError,
+      live: { store, fields: createMonitoringLiveFields(), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     for (const source of sources) {
       consumers.push(

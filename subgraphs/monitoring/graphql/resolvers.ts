@@ -4,11 +4,12 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { DateTimeScalar, JSONScalar } from '../../../federation/scalars.ts';
 import type { FeedFilter, ObservedEventView, ReadModel, TraceView } from '../readModel.ts';
+import type { RunRepresentation, TimelineAsOf } from '../timeline/timelineAsOf.ts';
 import type { CausalEntry } from '../trace/orderCausally.ts';
 
-/** Builds the resolver map for `buildSubgraphSchema`. */
+/** Builds the resolver map for `buildSubgraphSchema`. `timelineAsOf` serves `WorkflowRun.timeline` (default: the current timeline only). */
 // `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; monitoring needs no context.
-export function createResolvers(readModel: ReadModel): GraphQLResolverMap<any> {
+export function createResolvers(readModel: ReadModel, timelineAsOf?: TimelineAsOf): GraphQLResolverMap<any> {
   return {
     JSON: JSONScalar,
     DateTime: DateTimeScalar,
@@ -31,11 +32,19 @@ export function createResolvers(readModel: ReadModel): GraphQLResolverMap<any> {
     },
     ObservedEvent: {
       lagMs: (event: ObservedEventView) => event.observedAt.getTime() - event.occurredAt.getTime(),
+      run: (event: ObservedEventView) => (event.runId ? { __typename: 'WorkflowRun', id: event.runId } : null),
     },
     WorkflowRun: {
-      // A stub of the workflows-owned entity: monitoring knows runs only by id.
-      __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
-      timeline: (run: { id: string }, args: { first?: number | null }) => readModel.runTimeline(run.id, args.first),
+      // A stub of the workflows-owned entity: monitoring knows runs by id, plus the as-of fields
+      // the gateway fetched from workflows for `timeline` (@requires).
+      __resolveReference: (ref: RunRepresentation) => ({
+        id: ref.id,
+        asOfVersion: ref.asOfVersion ?? null,
+        asOfPublishedVersion: ref.asOfPublishedVersion ?? null,
+        updatedAt: ref.updatedAt ?? null,
+      }),
+      timeline: (run: RunRepresentation, args: { first?: number | null }) =>
+        timelineAsOf ? timelineAsOf.timeline(run, args.first) : readModel.runTimeline(run.id, args.first),
     },
   };
 }

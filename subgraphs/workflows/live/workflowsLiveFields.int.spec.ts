@@ -196,7 +196,7 @@ describe('updates through the subgraph schema', () => {
       resolvers: createResolvers({ commands: fx.commands, readModel: fx.readModel, store: fx.store }),
     });
     const history = await fx.history(pipelineRun);
-    const [{ event, update }] = (await project('runUpdated', { runId: pipelineRun }, history)).slice(3, 4);
+    const { event, update } = (await project('runUpdated', { runId: pipelineRun }, history))[3]!;
     const result = await execute({
       schema,
       document: parse(`subscription($id: ID!) { runUpdated(runId: $id) {
@@ -204,7 +204,7 @@ describe('updates through the subgraph schema', () => {
         run { id status version asOfVersion asOfPublishedVersion updatedAt workflow { id } steps { name status document { __typename id } } }
       } }`),
       variableValues: { id: pipelineRun },
-      rootValue: { runUpdated: { ...update, cursor: 'c1', eventType: event!.type, occurredAt: event!.recordedAt } },
+      rootValue: { runUpdated: { ...update, cursor: 'c1', eventType: event.type, occurredAt: event.recordedAt } },
       contextValue: {},
     });
     expect(result.errors).toBeUndefined();
@@ -212,7 +212,7 @@ describe('updates through the subgraph schema', () => {
       runUpdated: {
         cursor: 'c1',
         eventType: 'StepStarted',
-        occurredAt: event!.recordedAt.toISOString(),
+        occurredAt: event.recordedAt.toISOString(),
         stepName: 'extract',
         run: {
           id: pipelineRun,
@@ -220,7 +220,7 @@ describe('updates through the subgraph schema', () => {
           version: 3,
           asOfVersion: 3,
           asOfPublishedVersion: 3,
-          updatedAt: event!.recordedAt.toISOString(),
+          updatedAt: event.recordedAt.toISOString(),
           workflow: { id: 'pipeline' },
           steps: [
             { name: 'ingest', status: 'COMPLETED', document: { __typename: 'Document', id: 'doc-1' } },
