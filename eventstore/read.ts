@@ -3,7 +3,7 @@
  * global_position)` order, bounded so that no event of a still-open appender is ever skipped.
  */
 import type { ClientBase, Pool } from 'pg';
-import { compareLogPositions, LOG_START } from './cursor.ts';
+import { checkLogPosition, compareLogPositions, LOG_START } from './cursor.ts';
 import { checkStreamId } from './validate.ts';
 import { InvalidEventDataError } from './errors.ts';
 import { ADVISORY_LOCK } from './schema.ts';
@@ -146,7 +146,10 @@ bound AS (
 /**
  * Reads the whole log after `after`, in `(transaction_id, global_position)` order, never past
  * a transaction that is still appending (DESIGN.md, "Global order without lost events").
- * @throws InvalidEventDataError for a bad `count` or `types`
+ * With `streamId`, only that stream's events are returned (read through the
+ * `(stream_id, stream_position)` index); the position still moves to the safe bound when the
+ * page is not full, exactly as with `types`.
+ * @throws InvalidEventDataError for a bad `after`, `count` or `types`; InvalidStreamIdError for a bad `streamId`
  */
 export async function readAll(
   db: Pool | ClientBase,
@@ -154,17 +157,24 @@ export async function readAll(
   options: ReadAllOptions = {},
 ): Promise<ReadAllResult> {
   const after = options.after ?? LOG_START;
+  checkLogPosition(after, 'options.after');
   const count = options.count ?? DEFAULT_READ_ALL_COUNT;
   if (!Number.isSafeInteger(count) || count < 1 || count > 100_000) throw new InvalidEventDataError('options.count', 'must be an integer from 1 to 100000');
   const types = options.types;
   if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) {
     throw new InvalidEventDataError('options.types', 'must be an array of event type names');
   }
+  const streamId = options.streamId;
+  if (streamId !== undefined) checkStreamId(streamId);
   const params: unknown[] = [after.transactionId, after.globalPosition, count];
-  let typeFilter = '';
+  let filter = '';
   if (types !== undefined) {
     params.push(types);
-    typeFilter = ' AND e.type = ANY ($4::text[])';
+    filter += ` AND e.type = ANY ($${params.length}::text[])`;
+  }
+  if (streamId !== undefined) {
+    params.push(streamId);
+    filter += ` AND e.stream_id = $${params.length}`;
   }
   const { rows } = await db.query<EventRow & { bound: string | null }>(
     `WITH ${LOG_BOUND_CTE},
@@ -173,7 +183,7 @@ export async function readAll(
               e.type, e.schema_version, e.data, e.metadata, e.recorded_at
          FROM eventstore.events e
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < (SELECT xid FROM bound)${typeFilter}
+          AND e.transaction_id < (SELECT xid FROM bound)${filter}
         ORDER BY e.transaction_id, e.global_position
         LIMIT $3
      )
@@ -185,11 +195,30 @@ export async function readAll(
   const last = events.at(-1);
   const full = events.length === count;
   let position: LogPosition = last ? { transactionId: last.transactionId, globalPosition: last.globalPosition } : after;
-  if (!full && bound !== null && BigInt(bound) > 0n) {
+  if (!full && bound !== null) {
     // Every transaction below the bound has finished (or never appends): nothing can still
     // appear there, so the reader may move to the end of the bound's predecessor.
-    const safe: LogPosition = { transactionId: (BigInt(bound) - 1n).toString(), globalPosition: MAX_GLOBAL_POSITION };
+    const safe = safePositionBelow(bound);
     if (compareLogPositions(safe, position) > 0) position = safe;
   }
   return { events, position, caughtUp: !full };
+}
+
+/**
+ * The log's head now: every event at or before it is committed and visible, and no event at
+ * or before it can still appear (DESIGN.md, "Global order without lost events"). It is the
+ * `position` a `readAll` that read everything would return now, so a reader that starts
+ * `after` it receives exactly the events committed later, including those of appenders still
+ * in progress now. One statement, no read of the events table.
+ */
+export async function headPosition(db: Pool | ClientBase): Promise<LogPosition> {
+  const { rows } = await db.query<{ bound: string }>(`WITH ${LOG_BOUND_CTE} SELECT xid::text AS bound FROM bound`);
+  return safePositionBelow(rows[0]!.bound);
+}
+
+/** `(bound - 1, MAX_GLOBAL_POSITION)`: after every event of every transaction below `bound`. */
+function safePositionBelow(bound: string): LogPosition {
+  const xid = BigInt(bound);
+  // xid8 values start at 3 (FirstNormalTransactionId); 0 only guards against the impossible.
+  return xid > 0n ? { transactionId: (xid - 1n).toString(), globalPosition: MAX_GLOBAL_POSITION } : LOG_START;
 }

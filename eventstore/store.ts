@@ -5,7 +5,8 @@
 import type pg from 'pg';
 import { appendBatch, isConcurrentDuplicate } from './append.ts';
 import { Notifier } from './notify.ts';
-import { readAll, readStream, toRecordedEvent } from './read.ts';
+import { createFollower, type FollowOptions, type LogFollower } from './follow.ts';
+import { headPosition, readAll, readStream, toRecordedEvent } from './read.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { ADVISORY_LOCK } from './schema.ts';
 import { createSubscription, type Subscription, type SubscriptionOptions } from './subscribe.ts';
@@ -13,6 +14,7 @@ import { checkStreamId, expectedVersionText, prepareBatch } from './validate.ts'
 import type {
   AppendOptions,
   AppendResult,
+  LogPosition,
   NewEvent,
   Projection,
   ReadAllOptions,
@@ -71,15 +73,30 @@ export interface EventStore {
   transaction<T>(work: (tx: EventStoreTransaction) => Promise<T>): Promise<T>;
   /** Reads one stream in stream-position order. `[]` when it does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
-  /** Reads the whole log after a position, gap-safe. */
+  /** Reads the whole log after a position, gap-safe (optionally one stream's or some types' events only). */
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
+  /**
+   * The log's head now: every event at or before it is committed and visible, and none can
+   * still appear at or before it; what a `readAll` that read everything would return as
+   * `position`. Follow `after` it to receive exactly what is appended from now on. One cheap
+   * statement (no read of the events table).
+   * @throws the database error when PostgreSQL cannot be reached
+   */
+  headPosition(): Promise<LogPosition>;
   /** Starts a catch-up subscription (see `SubscriptionOptions`). */
   subscribe(options: SubscriptionOptions): Subscription;
+  /**
+   * Starts a non-durable tail of the log after `options.after` (see `FollowOptions`): no
+   * checkpoint, no lock, no transaction; read errors are retried from the last position handed
+   * out, so it survives PostgreSQL restarts without skipping an event.
+   * @throws InvalidEventDataError, InvalidStreamIdError, TypeError for bad options; Error when the store is closed
+   */
+  follow(options: FollowOptions): LogFollower;
   /** Registers a wake-up callback, called after appends commit (any process). @returns unregister */
   onAppended(callback: () => void): () => void;
   /** Turns a stored row shape into a RecordedEvent (upcasting applied). Internal use. */
   readonly toRecordedEvent: typeof toRecordedEvent;
-  /** Closes subscriptions and the notifier. Idempotent. Does not end the pool. */
+  /** Closes subscriptions, followers and the notifier. Idempotent. Does not end the pool. */
   close(): Promise<void>;
 }
 
@@ -91,6 +108,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   const inline = options.inlineProjections ?? [];
   const notifier = new Notifier(pool, logger);
   const subscriptions = new Set<Subscription>();
+  const followers = new Set<LogFollower>();
   let closed = false;
 
   const inlineFor = (types: readonly string[]) => inline.filter((p) => p.handles.some((t) => types.includes(t)));
@@ -178,6 +196,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     transaction,
     readStream: (streamId, readOptions) => readStream(pool, upcasters, streamId, readOptions),
     readAll: (readOptions) => readAll(pool, upcasters, readOptions),
+    headPosition: () => headPosition(pool),
     subscribe(subscriptionOptions) {
       if (closed) throw new Error('event store is closed');
       const subscription = createSubscription(store, subscriptionOptions, notifier);
@@ -185,12 +204,19 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       subscription.closed.then(() => subscriptions.delete(subscription)).catch(() => {});
       return subscription;
     },
+    follow(followOptions) {
+      if (closed) throw new Error('event store is closed');
+      const follower = createFollower(store, followOptions, notifier);
+      followers.add(follower);
+      void follower.closed.then(() => followers.delete(follower));
+      return follower;
+    },
     onAppended: (callback) => notifier.onWake(callback),
     toRecordedEvent,
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([...subscriptions].map((s) => s.close()));
+      await Promise.all([...subscriptions, ...followers].map((s) => s.close()));
       await notifier.close();
     },
   };

@@ -109,6 +109,12 @@ export interface ReadAllOptions {
   count?: number;
   /** Only these event types (the position still advances past others). */
   types?: readonly string[];
+  /**
+   * Only this stream's events, still in log order (the position still advances past other
+   * streams' events, to the safe bound when the page is not full).
+   * @throws InvalidStreamIdError when not a valid stream id (1-500 characters, no U+0000)
+   */
+  streamId?: string;
 }
 
 /** A page of the whole log. */
