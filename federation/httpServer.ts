@@ -25,13 +25,18 @@ export interface ListenApolloOptions<TContext extends BaseContext> {
   context: ContextFunction<[{ req: http.IncomingMessage }], TContext>;
   /** Called with unexpected HTTP-level errors. */
   onError: (error: unknown) => void;
+  /**
+   * Attaches more to the HTTP server once it listens (the graphql-ws server of the subgraph's
+   * subscriptions, on the same port); what it returns is closed first on `close()`.
+   */
+  attach?: (server: http.Server) => { close(): Promise<void> };
 }
 
 /** A listening server. */
 export interface ListeningApollo {
   /** e.g. `http://127.0.0.1:4001/graphql` */
   url: string;
-  /** Stops Apollo (which drains and closes the HTTP server, grace 10 s). Idempotent. */
+  /** Closes what `attach` attached, then stops Apollo (which drains and closes the HTTP server, grace 10 s). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -101,12 +106,18 @@ export async function listenApollo<TContext extends BaseContext>(
     throw error;
   }
   httpServer.on('error', options.onError);
+  const attached = options.attach?.(httpServer);
   const address = httpServer.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}${path}`,
-    close: () => (closing ??= server.stop()),
+    close: () =>
+      (closing ??= (async () => {
+        // Websockets first: the HTTP server's close waits for every socket, upgraded ones included.
+        await attached?.close().catch(options.onError);
+        await server.stop();
+      })()),
   };
 }
 

@@ -15,9 +15,13 @@ import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse } from 'graphql';
-import type { Logger } from '../eventstore/index.ts';
+import type { EventStore, Logger } from '../eventstore/index.ts';
+import { createWsServer, type WsServerLimits } from '../ws/server.ts';
 import { createSubgraphFormatError, type DeliberateError } from './formatError.ts';
 import { listenApollo, type ListeningApollo } from './httpServer.ts';
+import { createLiveServer } from './live/liveServer.ts';
+import type { CursorCodec } from './live/cursor.ts';
+import type { LiveField } from './live/liveField.ts';
 import { contextFromHeaders, type RequestContext } from './requestContext.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
@@ -48,6 +52,20 @@ export interface ServeSubgraphOptions {
   isDeliberateError: (error: unknown) => error is DeliberateError;
   /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB, `listenApollo`'s) */
   maxBodyBytes?: number;
+  /**
+   * The subgraph's subscription fields, served over graphql-ws on the same port and path
+   * (`federation/live/`): each field of the SDL's `Subscription` type needs one.
+   * @default none (no websocket endpoint)
+   */
+  live?: {
+    store: EventStore;
+    fields: readonly LiveField<any>[];
+    codec: CursorCodec;
+    /** Limits of the websocket server (`ws/server.ts` defaults). */
+    limits?: Partial<WsServerLimits>;
+    /** How often position announcements repeat on a quiet feed, in ms. @default 30_000 */
+    heartbeatIntervalMs?: number;
+  };
 }
 
 /**
@@ -61,9 +79,11 @@ export interface ServeSubgraphOptions {
 export async function serveSubgraph(options: ServeSubgraphOptions): Promise<ListeningApollo> {
   const { name, logger } = options;
   const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: options.resolvers });
+  const formatError = createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError });
+  const live = options.live;
   const apollo = new ApolloServer<RequestContext>({
     schema,
-    formatError: createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError }),
+    formatError,
     includeStacktraceInErrorResponses: false,
     // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
     stopOnTerminationSignals: false,
@@ -79,6 +99,37 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
         return Array.isArray(value) ? value[0] : value;
       }),
     onError: (error) => logger.error({ err: error }, `${name}: HTTP error`),
+    ...(live
+      ? {
+          attach: (server: import('node:http').Server) => {
+            const liveServer = createLiveServer({
+              name,
+              schema,
+              store: live.store,
+              fields: live.fields,
+              codec: live.codec,
+              formatError,
+              logger,
+              ...(live.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: live.heartbeatIntervalMs } : {}),
+            });
+            const ws = createWsServer<Record<string, never>>({
+              server,
+              path: '/graphql',
+              logger,
+              ...live.limits,
+              // Subgraphs trust the gateway's identity (forwarded per operation) until the auth issue lands.
+              authenticate: async () => ({}),
+              onSubscribe: (operation) => liveServer.onSubscribe(operation),
+            });
+            return {
+              async close() {
+                await ws.close();
+                await liveServer.close();
+              },
+            };
+          },
+        }
+      : {}),
   });
 }
 

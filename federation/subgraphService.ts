@@ -3,6 +3,7 @@
  * service extends these with its own options (transport, clock...) and results.
  */
 import type { Logger } from '../eventstore/index.ts';
+import type { CursorCodec } from './live/cursor.ts';
 import type { ServicePoolOptions } from './servicePool.ts';
 
 /** Options shared by the subgraph services: give `pool` (borrowed) or `databaseUrl` (owned). */
@@ -13,6 +14,13 @@ export interface SubgraphServiceOptions extends ServicePoolOptions {
   host?: string;
   /** pino-compatible logger. @default silent */
   logger?: Logger;
+  /**
+   * Signs and verifies the cursors of the service's subscriptions (`federation/live/cursor.ts`).
+   * Every instance of a service, and every restart, must share its keys, or clients' cursors stop
+   * verifying: the composition roots build it from `FLOWGRAPH_CURSOR_SECRET`.
+   * @default a codec with a random key of this process (tests only)
+   */
+  cursorCodec?: CursorCodec;
 }
 
 /** A running subgraph service. */
