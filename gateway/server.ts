@@ -35,7 +35,9 @@ import {
   type OperationLimits,
 } from './operationLimits.ts';
 import { CORRELATION_ID_HEADER, SubgraphDataSource, TRACEPARENT_HEADER } from './subgraphDataSource.ts';
+import { createSubscriptionEngine, type ConnectionIdentity } from './subscriptions/engine.ts';
 import { supergraphSubgraphs } from './supergraph.ts';
+import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
 
 /** Largest request body the gateway reads by default: 10 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -75,6 +77,8 @@ export interface GatewayOptions {
    * @default `operationLimitsFromEnv(process.env)`
    */
   operationLimits?: Partial<OperationLimits>;
+  /** Limits of the graphql-ws endpoint (connection-init timeout, subscriptions per connection, message size, keep-alive, send buffer). @default `ws/server.ts`'s */
+  websocketLimits?: Partial<WsServerLimits>;
 }
 
 /** A running gateway. */
@@ -258,6 +262,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   phase = 'ready';
 
   const url = `${baseUrl(httpServer)}/graphql`;
+
+  // graphql-ws on the same port and path (issue 6): subscriptions through the engine, queries and
+  // mutations through Apollo Server like HTTP requests.
+  const serviceMap = Object.fromEntries(resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl })]));
+  const engine = createSubscriptionEngine({
+    supergraphSdl: options.supergraphSdl,
+    subgraphUrls: Object.fromEntries(resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, subgraphUrl])),
+    serviceMap,
+    limits,
+    logger: log.child({ component: 'subscriptions' }),
+    async executeOperation(request, identity) {
+      const response = await apollo.executeOperation(request, { contextValue: { identity, correlationId: randomUUID() } });
+      const body = response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported over websockets', extensions: { code: 'BAD_REQUEST' } }] };
+      return Buffer.from(JSON.stringify(body));
+    },
+  });
+  const ws: WsServer = createWsServer<ConnectionIdentity>({
+    server: httpServer,
+    path: '/graphql',
+    logger: log.child({ component: 'websocket' }),
+    ...options.websocketLimits,
+    authenticate: async (connectionParams) => ({ identity: await authenticate({ connectionParams }) }),
+    onSubscribe: (operation) => engine.onSubscribe(operation),
+  });
+
   log.info({ url, subgraphs: resolvedSubgraphs }, 'gateway ready');
 
   let closing: Promise<void> | undefined;
@@ -267,6 +296,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       closing ??= (async () => {
         phase = 'stopping';
         try {
+          // Clients hear 1001 (going away) and resume elsewhere from their last cursor.
+          await ws.close();
+          await engine.close();
           // Runs the drain plugin: stops accepting, lets in-flight requests finish, closes the server.
           await apollo.stop();
         } finally {
