@@ -5,8 +5,9 @@
  * - `gateway`: the gateway on `SUPERGRAPH_PATH` (default `./supergraph.graphql`), subgraph URLs
  *   from the file, each overridable with `<NAME>_URL` (e.g. `WORKFLOWS_URL`). Works with any
  *   Federation 2 supergraph, including operators' own subgraphs.
- * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL` and
- *   `NATS_URL` (services in separate processes talk through NATS JetStream);
+ * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL`,
+ *   `NATS_URL` (services in separate processes talk through NATS JetStream) and
+ *   `FLOWGRAPH_CURSOR_SECRET` (every instance signs subscription cursors with the same keys);
  *   applies the service's migrations, then serves its subgraph on `<PREFIX>_PORT`.
  *
  * SIGINT/SIGTERM stop it cleanly (exit 0); a second signal exits at once.
@@ -23,6 +24,7 @@ import { readSupergraph } from '../gateway/supergraph.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
 import { ConfigError } from '../config/env.ts';
+import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
 
 const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
 const name = process.argv[2];
@@ -53,6 +55,7 @@ async function runGateway(): Promise<void> {
       host: config.host,
       production: config.production,
       operationLimits: config.operationLimits,
+      websocketLimits: config.websocketLimits,
       logger: logger.child({ component: 'gateway' }),
     });
     lifecycle.defer('gateway', () => gateway.close());
@@ -65,6 +68,7 @@ async function runService(serviceName: string): Promise<void> {
   let definition;
   let config;
   let broker;
+  let cursorCodec;
   try {
     definition = serviceNamed(serviceName);
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
@@ -73,6 +77,7 @@ async function runService(serviceName: string): Promise<void> {
     if (!broker.natsUrl) {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }
+    cursorCodec = await cursorCodecFor(parseCursorConfig(process.env), undefined, `${serviceName} alone`);
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);
@@ -88,7 +93,7 @@ async function runService(serviceName: string): Promise<void> {
     const { transport } = await createTransport(broker, [definition.name], logger.child({ component: 'broker' }));
     lifecycle.defer('integration transport', () => transport.close());
     const start = await definition.load!();
-    const service = await start({ pool, port: config.port, host: config.host, logger, transport });
+    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec });
     lifecycle.defer('service', () => service.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);

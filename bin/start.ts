@@ -15,14 +15,17 @@ import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { parseStartConfig, type StartConfig } from '../config/startConfig.ts';
 import { createTransport, parseBrokerConfig, type BrokerConfig } from '../config/broker.ts';
+import { cursorCodecFor, parseCursorConfig, type CursorConfig } from '../config/cursorConfig.ts';
 import { prepareServiceDatabases } from './databases.ts';
 import { createLifecycle } from './lifecycle.ts';
 
 let config: StartConfig;
 let broker: BrokerConfig;
+let cursors: CursorConfig;
 try {
   config = parseStartConfig(process.env);
   broker = parseBrokerConfig(process.env);
+  cursors = parseCursorConfig(process.env);
 } catch (error) {
   console.error((error as Error).message);
   process.exit(2);
@@ -57,6 +60,9 @@ await lifecycle.start(async () => {
   lifecycle.defer('integration transport', () => transport.close());
   logger.info({ transport: transport.kind }, 'integration transport ready');
 
+  // FLOWGRAPH_CURSOR_SECRET, or a development key kept beside the database passwords.
+  const cursorCodec = await cursorCodecFor(cursors, config.database.secretsFile, 'npm start');
+
   // Subgraphs this process does not host keep their supergraph URL unless <NAME>_URL is set.
   const subgraphUrlOverrides = subgraphUrlOverridesFromEnv(process.env, [...inSupergraph]);
   for (const { definition, port } of config.services) {
@@ -67,6 +73,7 @@ await lifecycle.start(async () => {
       host: config.gateway.host,
       logger: logger.child({ service: definition.name }),
       transport,
+      cursorCodec,
     });
     lifecycle.defer(`${definition.name} service`, () => service.close());
     subgraphUrlOverrides[definition.name] = service.url;
@@ -86,6 +93,7 @@ await lifecycle.start(async () => {
     host: config.gateway.host,
     production: config.gateway.production,
     operationLimits: config.gateway.operationLimits,
+    websocketLimits: config.gateway.websocketLimits,
     logger: logger.child({ component: 'gateway' }),
   });
   lifecycle.defer('gateway', () => gateway.close());

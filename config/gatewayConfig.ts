@@ -6,6 +6,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { operationLimitsFromEnv, type OperationLimits } from '../gateway/operationLimits.ts';
 import type { LogLevel } from './env.ts';
+import { z } from 'zod';
+import {
+  DEFAULT_CONNECTION_INIT_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  type WsServerLimits,
+} from '../ws/server.ts';
 import { hostVar, logLevelVar, nodeEnvVar, parseEnv, pathVar, portVar } from './env.ts';
 
 /** The repository root (where `supergraph.graphql` is checked in). */
@@ -31,6 +40,37 @@ export interface GatewayConfig {
   supergraphPath: string;
   /** `GATEWAY_MAX_*`: the gateway's operation limits (see `gateway/operationLimits.ts`). */
   operationLimits: OperationLimits;
+  /** `GATEWAY_WS_*`: limits of the graphql-ws endpoint (see {@link websocketLimitsFromEnv}). */
+  websocketLimits: Required<Omit<WsServerLimits, 'closeTimeoutMs'>>;
+}
+
+/** A non-negative integer variable (empty = default). */
+const countVar = (defaultValue: number) =>
+  z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(defaultValue));
+
+/**
+ * Reads the websocket limits (README, "Configuration"; defaults from `ws/server.ts`):
+ * `GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS` (10000; 0 = none), `GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION`
+ * (100), `GATEWAY_WS_MAX_MESSAGE_BYTES` (262144, a larger client message closes 1009),
+ * `GATEWAY_WS_KEEP_ALIVE_INTERVAL_MS` (12000; 0 = none), `GATEWAY_WS_MAX_BUFFERED_BYTES` (4194304: a client
+ * whose unsent frames pass it is closed 1013 and resumes from its last cursor).
+ * @throws ConfigError naming each variable that is not a non-negative integer (or a message size below 1 KiB)
+ */
+export function websocketLimitsFromEnv(env: NodeJS.ProcessEnv): GatewayConfig['websocketLimits'] {
+  const v = parseEnv(env, {
+    GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS: countVar(DEFAULT_CONNECTION_INIT_TIMEOUT_MS),
+    GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: countVar(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION).pipe(z.number().min(1)),
+    GATEWAY_WS_MAX_MESSAGE_BYTES: countVar(DEFAULT_MAX_MESSAGE_BYTES).pipe(z.number().min(1024)),
+    GATEWAY_WS_KEEP_ALIVE_INTERVAL_MS: countVar(DEFAULT_KEEP_ALIVE_INTERVAL_MS),
+    GATEWAY_WS_MAX_BUFFERED_BYTES: countVar(DEFAULT_MAX_BUFFERED_BYTES).pipe(z.number().min(1024)),
+  });
+  return {
+    connectionInitTimeoutMs: v.GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS,
+    maxSubscriptionsPerConnection: v.GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxMessageBytes: v.GATEWAY_WS_MAX_MESSAGE_BYTES,
+    keepAliveIntervalMs: v.GATEWAY_WS_KEEP_ALIVE_INTERVAL_MS,
+    maxBufferedBytes: v.GATEWAY_WS_MAX_BUFFERED_BYTES,
+  };
 }
 
 /**
@@ -53,5 +93,6 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     logLevel: v.LOG_LEVEL,
     supergraphPath: path.resolve(v.SUPERGRAPH_PATH),
     operationLimits: operationLimitsFromEnv(env),
+    websocketLimits: websocketLimitsFromEnv(env),
   };
 }

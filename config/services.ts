@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { IntegrationTransport } from '../eventstore/integration.ts';
+import type { CursorCodec } from '../federation/live/cursor.ts';
 
 /** A subgraph service as a process hosts it. */
 export interface RunningService {
@@ -34,6 +35,12 @@ export interface ServiceStartOptions {
    * consumers on it. Owned by the caller, closed after the service.
    */
   transport: IntegrationTransport;
+  /**
+   * Signs and verifies the service's subscription cursors (`config/cursorConfig.ts`): the same
+   * keys on every instance and across restarts, so a client resumes anywhere.
+   * @default a random key of this process (tests only: cursors do not survive a restart)
+   */
+  cursorCodec?: CursorCodec;
 }
 
 /** Starts one service; resolves once it accepts requests. */

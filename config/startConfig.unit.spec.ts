@@ -18,6 +18,13 @@ describe('parseStartConfig', () => {
       logLevel: 'info',
       supergraphPath: path.join(REPO_ROOT, 'supergraph.graphql'),
       operationLimits: DEFAULT_OPERATION_LIMITS,
+      websocketLimits: {
+        connectionInitTimeoutMs: 10_000,
+        maxSubscriptionsPerConnection: 100,
+        maxMessageBytes: 262_144,
+        keepAliveIntervalMs: 12_000,
+        maxBufferedBytes: 4_194_304,
+      },
     });
     expect(config.services.map((s) => [s.definition.name, s.port])).toEqual([
       ['workflows', 4001],

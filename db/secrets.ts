@@ -8,7 +8,7 @@ import path from 'node:path';
 
 /**
  * Returns the secret stored under `key` in the JSON file `file`, generating, storing and
- * returning a new one (24 random bytes, base64url: 32 characters) when the key is absent.
+ * returning a new one (`bytes` random bytes, base64url; 24 bytes = 32 characters by default) when the key is absent.
  * The file is created with mode 600 (its folder keeps default permissions: the embedded
  * server's OS user must be able to traverse it to reach a data directory beside it) and
  * written atomically (temp file + rename), so a crash never leaves half a file.
@@ -17,11 +17,11 @@ import path from 'node:path';
  * callers (embedded start, provisioning) run once per process start, before anything else.
  * @throws Error when the file exists but is not a JSON object of strings.
  */
-export async function loadOrCreateSecret(file: string, key: string): Promise<string> {
+export async function loadOrCreateSecret(file: string, key: string, bytes = 24): Promise<string> {
   const secrets = await readSecrets(file);
   const existing = secrets[key];
   if (existing !== undefined) return existing;
-  const created = randomBytes(24).toString('base64url');
+  const created = randomBytes(bytes).toString('base64url');
   secrets[key] = created;
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;

@@ -19,6 +19,8 @@ import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth,
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 /** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute (content reads jekyll-and-hyde.txt there); a missing corpus fails this file with one message. */
 const CORPUS_DIR = requireCorpus();
+/** The cursor key every service process shares (start:service requires one). */
+const CURSOR_SECRET = randomBytes(32).toString('base64');
 
 describe('each service in its own process, joined by NATS', () => {
   const namespace = `e2e${randomBytes(3).toString('hex')}`;
@@ -35,6 +37,7 @@ describe('each service in its own process, joined by NATS', () => {
       LOG_LEVEL: 'warn',
       NATS_URL,
       NATS_NAMESPACE: namespace,
+      FLOWGRAPH_CURSOR_SECRET: CURSOR_SECRET,
       FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
       [`${definition.envPrefix}_DATABASE_URL`]: databases.env[`${definition.envPrefix}_DATABASE_URL`],
       [`${definition.envPrefix}_PORT`]: ports.env[`${definition.envPrefix}_PORT`],
