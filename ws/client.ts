@@ -52,7 +52,9 @@ export interface WsClientOptions {
    */
   keepAliveIntervalMs?: number;
   /**
-   * Largest incoming message, in bytes (`ws`'s `maxPayload`); a larger one closes the socket with 1009.
+   * Largest incoming message, in bytes (`ws`'s `maxPayload`); a larger one is dropped unread and
+   * closes the socket with 1009 Message Too Big (`closed` resolves with `{ code: 1009, reason:
+   * 'Message too big' }`; before the ack, `connectWs` rejects with that code).
    * @default 67_108_864 (64 MiB)
    */
   maxMessageBytes?: number;
@@ -86,7 +88,14 @@ export interface WsSink {
   complete(): void;
 }
 
-/** How a socket ended: the close frame's code and reason, or 1006 and `''` when there was none. */
+/**
+ * How a socket ended: the code and reason of the server's close frame. When none arrived and the
+ * client had itself started closing, the code and reason it closed with: its `close()`, 4004 for
+ * an invalid server message, 4504 for the connect timeout, or, for an incoming frame `ws`
+ * rejected, 1009 `Message too big` (over `maxMessageBytes`), 1007 `Invalid UTF-8`, 1008 `Policy
+ * violation` or 1002 `Protocol error` (`ws` sends these codes without a reason). Otherwise 1006
+ * and `''`: the socket was reset or terminated, or the keep-alive gave up.
+ */
 export interface WsCloseInfo {
   code: number;
   reason: string;
@@ -115,9 +124,11 @@ export interface WsClientConnection {
 
 /**
  * The connection ended before it was acknowledged (`connectWs`), or is closed (`subscribe`).
- * `code` and `reason` are the close frame's (e.g. 4403 `Forbidden`), 1006 and `''` when the
- * socket failed without one (refused, reset, HTTP error answer; the cause is in `cause`), or 4504
- * for the connect timeout.
+ * `code` and `reason` are as {@link WsCloseInfo} says: the server's close frame (e.g. 4403
+ * `Forbidden`), the client's own close (4004 for an invalid server message, 1009 for one over
+ * `maxMessageBytes`), 4504 `Connection acknowledgement timeout` for the connect timeout, or 1006
+ * and `''` when the socket failed without a close (refused, reset, an HTTP answer other than 101;
+ * the `ws` error is in `cause`).
  */
 export class WsConnectionError extends Error {
   readonly code: number;
@@ -137,11 +148,36 @@ export class WsConnectionError extends Error {
  * messages close the socket with 4004 Bad Response (as graphql-ws's client does).
  *
  * @throws WsConnectionError (rejection) when the socket closes or `connectTimeoutMs` passes before
- *   the ack
+ *   the ack (see the class for the codes)
+ * @throws SyntaxError (rejection) when `url` is not a valid `ws:`/`wss:` (or `http:`/`https:`) URL
  */
 export function connectWs(options: WsClientOptions): Promise<WsClientConnection> {
-  return new ClientConnection(options).ready;
+  try {
+    return new ClientConnection(options).ready;
+  } catch (error) {
+    // `new WebSocket` throws synchronously on an invalid URL; callers only handle rejections.
+    return Promise.reject(error);
+  }
 }
+
+/**
+ * The close `ws` sends for an invalid incoming frame, by its error's `code` (RFC 6455 section
+ * 7.4.1: 1009 too big, 1007 not UTF-8, 1008 too many fragments, 1002 any other framing error).
+ * `ws` sends the code without a reason; the reason here is for `closed` only.
+ */
+const RECEIVER_ERROR_CLOSES: Readonly<Record<string, WsCloseInfo>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: { code: FlowgraphCloseCode.MessageTooBig, reason: 'Message too big' },
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: { code: FlowgraphCloseCode.MessageTooBig, reason: 'Message too big' },
+  WS_ERR_INVALID_UTF8: { code: 1007, reason: 'Invalid UTF-8' },
+  WS_ERR_INVALID_OPCODE: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_UNEXPECTED_RSV_1: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_UNEXPECTED_RSV_2_3: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_EXPECTED_FIN: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_UNEXPECTED_MASK: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_INVALID_CLOSE_CODE: { code: 1002, reason: 'Protocol error' },
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: { code: 1008, reason: 'Policy violation' },
+};
 
 interface Subscription {
   readonly id: string;
@@ -205,6 +241,9 @@ class ClientConnection implements WsClientConnection {
     socket.on('error', (error) => {
       this.lastError = error;
       this.log.debug({ url: this.url, err: error }, 'websocket client error');
+      // A broken incoming frame: `ws` has already sent a close frame with this code.
+      const sent = RECEIVER_ERROR_CLOSES[(error as NodeJS.ErrnoException).code ?? ''];
+      if (sent && !this.closing && !this.closedInfo) this.closing = sent;
     });
     socket.once('close', (code: number, reason: Buffer) => this.onClosed(code, reason.toString()));
   }
@@ -320,11 +359,14 @@ class ClientConnection implements WsClientConnection {
     this.keepAliveTimer.unref();
   }
 
-  private onClosed(code: number, reason: string): void {
+  private onClosed(receivedCode: number, receivedReason: string): void {
     clearTimeout(this.connectTimer);
     clearTimeout(this.closeTimer);
     clearInterval(this.keepAliveTimer);
-    const info = { code, reason };
+    // No close frame from the server after the client's own: report why the client closed.
+    const info: WsCloseInfo =
+      receivedCode === FlowgraphCloseCode.AbnormalClosure && this.closing ? { ...this.closing } : { code: receivedCode, reason: receivedReason };
+    const { code, reason } = info;
     this.closedInfo = info;
     this.active.clear();
     if (!this.acknowledged) {

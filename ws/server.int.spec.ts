@@ -11,12 +11,13 @@ import type { WsStopReason } from './server.ts';
 import {
   cleanupStack,
   deferred,
-  delay,
   eventually,
   openSocket,
   rawUpgrade,
+  settle,
   startTestServer,
   subscribeMessage,
+  waitUntil,
   type TestIdentity,
 } from './testing/harness.ts';
 
@@ -77,7 +78,7 @@ describe('handshake and connection_init', () => {
 
   it('accepts the handshake without a subprotocol and closes 4406 when the client offers only others (as graphql-ws does)', async () => {
     const server = await startTestServer(cleanups);
-    const result = await rawUpgrade(server.port, '/graphql', 'graphql-ws, chat');
+    const result = await rawUpgrade(server.port, '/graphql', 'graphql-ws, chat', { awaitClose: true });
     expect(result).toEqual({ status: 101, protocol: undefined, close: { code: 4406, reason: 'Subprotocol not acceptable' } });
     const accepted = await rawUpgrade(server.port, '/graphql', 'chat, graphql-transport-ws');
     expect(accepted.protocol).toBe('graphql-transport-ws');
@@ -144,7 +145,7 @@ describe('handshake and connection_init', () => {
     socket.send(subscribeMessage('1'));
     expect(await socket.closed).toEqual({ code: 4401, reason: 'Unauthorized' });
     admitted.resolve({ user: 'late' });
-    await delay(20);
+    await settle();
     expect(server.operations).toEqual([]);
     expect(socket.received).toEqual([]);
   });
@@ -217,7 +218,7 @@ describe('operations', () => {
     const payload = '{"data":{"tick":{"n":1,"text":"é\\n"}}}';
     expect(operation.next(Buffer.from(payload))).toBe(true);
     expect(operation.next(payload)).toBe(true);
-    await eventually(() => socket.frames.length === 3);
+    await socket.waitForMessages(3);
     const expected = `{"id":${JSON.stringify(id)},"type":"next","payload":${payload}}`;
     expect(socket.frames[1]!.toString()).toBe(expected);
     expect(socket.frames[2]!.toString()).toBe(expected);
@@ -272,7 +273,7 @@ describe('operations', () => {
     socket.send({ id: 'never-used', type: 'complete' });
     socket.send({ type: 'ping' });
     expect(await socket.nextMessage()).toEqual({ type: 'pong' });
-    expect(socket.received).toEqual([{ type: 'pong' }]);
+    expect(socket.received).toEqual([{ type: 'connection_ack' }, { type: 'pong' }]);
     expect(server.ws.operations).toBe(0);
   });
 
@@ -343,7 +344,8 @@ describe('operations', () => {
     socket.send({ type: 'pong', payload: { unsolicited: true } });
     socket.send({ type: 'ping' });
     expect(await socket.nextMessage()).toEqual({ type: 'pong' });
-    expect(socket.received).toHaveLength(3);
+    // Nothing answered either pong: the ack and the three pongs are all there is.
+    expect(socket.received).toEqual([{ type: 'pong' }, { type: 'connection_ack' }, { type: 'pong', payload: { sentAt: 12 } }, { type: 'pong' }]);
   });
 
   it('onSubscribe throwing a GraphQLError: the operation gets its formatted error, nothing is logged as an error', async () => {
@@ -413,7 +415,7 @@ describe('operations', () => {
     socket.send(subscribeMessage('1'));
     expect(await socket.nextMessage()).toEqual({ id: '1', type: 'complete' });
     late.resolve();
-    await delay(20);
+    await settle();
     socket.send({ type: 'ping' });
     expect(await socket.nextMessage()).toEqual({ type: 'pong' });
   });
@@ -432,8 +434,9 @@ describe('operations', () => {
     runs.next('{"data":{"n":2}}');
     expect(feed.next('{"data":{"n":2}}')).toBe(false);
     runs.next('{"data":{"n":3}}');
-    await eventually(() => socket.received.length === 5);
+    await socket.waitForMessages(6);
     expect(socket.received).toEqual([
+      { type: 'connection_ack' },
       { id: 'runs', type: 'next', payload: { data: { n: 1 } } },
       { id: 'feed', type: 'next', payload: { data: { n: 1 } } },
       { id: 'feed', type: 'error', payload: [{ message: 'Source failed', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] },
@@ -483,7 +486,7 @@ describe('limits', () => {
 
   it('closes 1013 a client that stops reading once its send buffer passes maxBufferedBytes, while a fast client on the same server gets everything', async () => {
     const maxBufferedBytes = 256 * 1024;
-    const server = await startTestServer(cleanups, { maxBufferedBytes, closeTimeoutMs: 10_000 });
+    const server = await startTestServer(cleanups, { maxBufferedBytes, closeTimeoutMs: 30_000 });
     const slow = await openSocket(cleanups, server.url);
     const fast = await openSocket(cleanups, server.url);
     await slow.init();
@@ -504,29 +507,33 @@ describe('limits', () => {
     while (!slowOperation.stopped) {
       if (sent * payload.length > 256 * 1024 * 1024) throw new Error('the slow client was never closed');
       for (let i = 0; i < 8; i++) {
-        if (slowOperation.next(payload)) sentToSlow++;
-        largestSlowBuffer = Math.max(largestSlowBuffer, slowOperation.connection.bufferedBytes);
+        if (slowOperation.next(payload)) {
+          sentToSlow++;
+          largestSlowBuffer = Math.max(largestSlowBuffer, slowOperation.connection.bufferedBytes);
+        }
         expect(fastOperation.next(payload)).toBe(true);
         sent++;
       }
-      await eventually(() => fast.received.length === sent, 10_000, 'the fast client to catch up');
+      // The ack, then every next sent so far.
+      await fast.waitForMessages(1 + sent, 10_000);
     }
     expect(await slowStopped.promise).toBe('connection-closed');
     expect(largestSlowBuffer).toBeLessThanOrEqual(maxBufferedBytes);
+    // It was closed for the frame that did not fit, not before.
     expect(largestSlowBuffer).toBeGreaterThan(maxBufferedBytes - payload.length * 2);
     expect(slowOperation.next(payload)).toBe(false);
     expect(server.log.entries.some((entry) => entry.level === 'warn' && entry.msg.includes('too slow'))).toBe(true);
 
     // The fast client keeps receiving after the slow one is gone.
-    for (let i = 0; i < 20; i++) fastOperation.next(payload);
+    for (let i = 0; i < 20; i++) expect(fastOperation.next(payload)).toBe(true);
     sent += 20;
-    await eventually(() => fast.received.length === sent, 10_000, 'the fast client to get everything');
-    expect(fast.received.every((message) => message.id === 'fast' && message.type === 'next')).toBe(true);
+    await fast.waitForMessages(1 + sent, 10_000);
+    expect(fast.received.slice(1).every((message) => message.id === 'fast' && message.type === 'next')).toBe(true);
 
-    // Reading again, the slow client gets what was queued and then the close frame.
+    // Reading again, the slow client gets what was queued (the ack and every next that was accepted) and then the close frame.
     slow.resumeReading();
     expect(await slow.closed).toEqual({ code: 1013, reason: `Slow consumer: send buffer over ${maxBufferedBytes} bytes` });
-    expect(slow.received).toHaveLength(sentToSlow + 0);
+    expect(slow.received).toHaveLength(1 + sentToSlow);
     await eventually(() => server.ws.connections === 1);
   }, 60_000);
 
@@ -538,23 +545,30 @@ describe('limits', () => {
     const operation = await server.nextOperation();
     slow.pauseReading();
     const payload = Buffer.from(JSON.stringify({ data: { blob: 'y'.repeat(64 * 1024) } }));
-    for (let i = 0; i < 4096 && operation.next(payload); i++) if (i % 16 === 15) await delay(1);
+    for (let i = 0; i < 4096 && operation.next(payload); i++) if (i % 16 === 15) await settle();
     expect(operation.stopped).toBe(true);
     expect(server.ws.connections).toBe(1);
     await eventually(() => server.ws.connections === 0, 3_000, 'the slow socket to be terminated');
   }, 30_000);
 
   it('keep-alive terminates a client that never answers ping frames, and keeps one that does', async () => {
-    const server = await startTestServer(cleanups, { keepAliveIntervalMs: 50 });
+    const server = await startTestServer(cleanups, { keepAliveIntervalMs: 100 });
     const silent = await openSocket(cleanups, server.url, { autoPong: false });
     const answering = await openSocket(cleanups, server.url);
     await silent.init();
     await answering.init();
     let pings = 0;
     silent.ws.on('ping', () => pings++);
+    const answeredPings = { count: 0, waiters: new Set<() => void>() };
+    answering.ws.on('ping', () => {
+      answeredPings.count++;
+      for (const wake of [...answeredPings.waiters]) wake();
+    });
     expect((await silent.closed).code).toBe(FlowgraphCloseCode.AbnormalClosure);
     expect(pings).toBeGreaterThanOrEqual(1);
-    await delay(200);
+    // Two more pings to the answering client: it answered the ones before each in time.
+    const target = answeredPings.count + 2;
+    await waitUntil(answeredPings.waiters, () => answeredPings.count >= target, 5_000, () => `${target} pings`);
     expect(answering.ws.readyState).toBe(WebSocket.OPEN);
     expect(server.ws.connections).toBe(1);
   });

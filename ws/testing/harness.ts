@@ -12,6 +12,12 @@ import { createWsServer, type WsOperation, type WsServer, type WsServerOptions }
 
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Resolves after the current promise jobs and the I/O callbacks already due have run (one
+ * `setImmediate`): enough for a resolved promise's continuations, not a wait for the network.
+ */
+export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Polls `check` every 10 ms until it holds. @throws after `timeoutMs` */
 export async function eventually(check: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -38,6 +44,31 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): 
   let reject!: (error: unknown) => void;
   const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
   return { promise, resolve, reject };
+}
+
+/**
+ * Resolves once `check` holds, testing it now and each time one of `waiters` is called (the
+ * caller calls every registered waiter on the event that may change the answer).
+ * @throws after `timeoutMs`, saying what was awaited
+ */
+export function waitUntil(waiters: Set<() => void>, check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  if (check()) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const wake = () => {
+      if (!check()) return;
+      finish();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`));
+    }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      waiters.delete(wake);
+    };
+    waiters.add(wake);
+  });
 }
 
 /** One entry per logger call, for asserting what was logged. */
@@ -93,7 +124,7 @@ export async function startTestServer(
   const log = recordingLogger();
   const operations: WsOperation<TestIdentity>[] = [];
   let taken = 0;
-  const waiters: (() => void)[] = [];
+  const waiters = new Set<() => void>();
   const ws = createWsServer<TestIdentity>({
     server: httpServer,
     logger: log,
@@ -101,7 +132,7 @@ export async function startTestServer(
     ...options,
     onSubscribe: (operation) => {
       operations.push(operation);
-      for (const wake of waiters.splice(0)) wake();
+      for (const wake of [...waiters]) wake();
       return options.onSubscribe?.(operation);
     },
   });
@@ -114,14 +145,7 @@ export async function startTestServer(
     log,
     operations,
     async nextOperation(timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (operations.length <= taken) {
-        if (Date.now() > deadline) throw new Error('timed out waiting for an operation');
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 50);
-        });
-      }
+      await waitUntil(waiters, () => operations.length > taken, timeoutMs, () => `an operation (got ${operations.length}, taken ${taken})`);
       return operations[taken++]!;
     },
     close: () =>
@@ -152,6 +176,8 @@ export interface TestSocket {
   send(message: unknown): void;
   /** The next message not yet taken (waits for it). */
   nextMessage(timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves once `count` messages have been received in all (taken or not), on the message event that makes it so. */
+  waitForMessages(count: number, timeoutMs?: number): Promise<void>;
   /** Sends `connection_init` (with `payload` when given) and waits for the ack. */
   init(payload?: Record<string, unknown>): Promise<void>;
   closed: Promise<Closed>;
@@ -174,13 +200,13 @@ export async function openSocket(
   const received: Record<string, unknown>[] = [];
   const frames: Buffer[] = [];
   let taken = 0;
-  let wake: (() => void) | undefined;
+  const waiters = new Set<() => void>();
   const closed = new Promise<Closed>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   ws.on('message', (data) => {
     const frame = data as Buffer;
     frames.push(frame);
     received.push(JSON.parse(frame.toString()) as Record<string, unknown>);
-    wake?.();
+    for (const wake of [...waiters]) wake();
   });
   ws.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
@@ -195,16 +221,11 @@ export async function openSocket(
     closed,
     send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
     async nextMessage(timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length <= taken) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for message #${taken + 1} (got ${JSON.stringify(received)})`);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 50);
-        });
-      }
+      await waitUntil(waiters, () => received.length > taken, timeoutMs, () => `message #${taken + 1} (got ${JSON.stringify(received)})`);
       return received[taken++]!;
     },
+    waitForMessages: (count, timeoutMs = 5_000) =>
+      waitUntil(waiters, () => received.length >= count, timeoutMs, () => `${count} messages (got ${received.length})`),
     async init(payload) {
       socket.send(payload ? { type: 'connection_init', payload } : { type: 'connection_init' });
       const ack = await socket.nextMessage();
@@ -216,7 +237,7 @@ export async function openSocket(
   return socket;
 }
 
-/** What a raw upgrade request got: the status line's code and, after a 101, the first frame if it is a close frame. */
+/** What a raw upgrade request got: the status line's code and, after a 101, the server's close frame when awaited. */
 export interface RawUpgradeResult {
   status: number;
   /** The `Sec-WebSocket-Protocol` response header, if any. */
@@ -224,12 +245,29 @@ export interface RawUpgradeResult {
   close?: Closed;
 }
 
+/** Options of {@link rawUpgrade}. */
+export interface RawUpgradeOptions {
+  /**
+   * After a 101, wait for the server's first frame, which must be a close frame, and report it
+   * (rejects if another frame comes, or the socket ends or the timeout passes first). Otherwise
+   * the answer is complete with the response headers.
+   * @default false
+   */
+  awaitClose?: boolean;
+  /** @default 5_000 */
+  timeoutMs?: number;
+}
+
 /**
  * Sends a WebSocket upgrade request by hand (the `ws` client refuses a handshake whose
- * subprotocol it did not get) and reads the answer: status, and the server's close frame if one
- * follows the 101.
+ * subprotocol it did not get) and reads the answer: status, subprotocol and, with
+ * `awaitClose`, the close frame that follows the 101. The TCP socket is destroyed once the
+ * answer is read.
+ *
+ * @param protocolHeader the `Sec-WebSocket-Protocol` request header's value; none when undefined
+ * @throws Error when the answer is incomplete within `timeoutMs`, or not a close frame when one is awaited
  */
-export async function rawUpgrade(port: number, path: string, protocolHeader?: string, timeoutMs = 5_000): Promise<RawUpgradeResult> {
+export async function rawUpgrade(port: number, path: string, protocolHeader?: string, { awaitClose = false, timeoutMs = 5_000 }: RawUpgradeOptions = {}): Promise<RawUpgradeResult> {
   const socket = net.connect(port, '127.0.0.1');
   try {
     await new Promise<void>((resolve, reject) => {
@@ -251,32 +289,31 @@ export async function rawUpgrade(port: number, path: string, protocolHeader?: st
     );
     let data = Buffer.alloc(0);
     return await new Promise<RawUpgradeResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no complete answer within ${timeoutMs} ms: ${JSON.stringify(data.toString('latin1'))}`)), timeoutMs);
+      const what = () => JSON.stringify(data.toString('latin1'));
+      const timer = setTimeout(() => reject(new Error(`no complete answer within ${timeoutMs} ms: ${what()}`)), timeoutMs);
+      const done = (result: RawUpgradeResult | Error) => {
+        clearTimeout(timer);
+        if (result instanceof Error) reject(result);
+        else resolve(result);
+      };
       const tryParse = (ended: boolean) => {
         const headerEnd = data.indexOf('\r\n\r\n');
         if (headerEnd === -1) {
-          if (ended) reject(new Error(`connection ended before the response headers: ${JSON.stringify(data.toString('latin1'))}`));
+          if (ended) done(new Error(`connection ended before the response headers: ${what()}`));
           return;
         }
         const head = data.subarray(0, headerEnd).toString('latin1');
         const status = Number(head.split(' ')[1]);
         const protocol = /\r\nsec-websocket-protocol: *([^\r]*)/i.exec(head)?.[1];
-        const frames = data.subarray(headerEnd + 4);
-        if (status !== 101) {
-          clearTimeout(timer);
-          return resolve({ status, protocol });
-        }
+        if (status !== 101 || !awaitClose) return done({ status, protocol });
         // A server frame is unmasked; a close frame's payload is < 126 bytes: 0x88, length, code, reason.
+        const frames = data.subarray(headerEnd + 4);
+        if (frames.length >= 1 && frames[0] !== 0x88) return done(new Error(`expected a close frame, got opcode byte ${frames[0]}`));
         if (frames.length >= 2 && frames.length >= 2 + frames[1]!) {
-          clearTimeout(timer);
-          if (frames[0] !== 0x88) return reject(new Error(`expected a close frame, got opcode byte ${frames[0]}`));
           const length = frames[1]!;
-          return resolve({ status, protocol, close: { code: frames.readUInt16BE(2), reason: frames.subarray(4, 2 + length).toString('utf8') } });
+          return done({ status, protocol, close: { code: frames.readUInt16BE(2), reason: frames.subarray(4, 2 + length).toString('utf8') } });
         }
-        if (ended) {
-          clearTimeout(timer);
-          resolve({ status, protocol });
-        }
+        if (ended) done(new Error(`connection ended before a close frame: ${what()}`));
       };
       socket.on('data', (chunk: Buffer) => {
         data = Buffer.concat([data, chunk]);
