@@ -66,6 +66,12 @@ export interface TimelineEntryView {
 export interface TimelineOptions {
   /** Only events that occurred at or before this time (the timeline as of an event: see timeline/timelineAsOf.ts). */
   until?: Date | null;
+  /**
+   * Leaves out the run's own events (source workflows, stream `run-<runId>`) past this stream
+   * position: events of the same millisecond as the one a timeline is as of are ties by time,
+   * but the run's stream orders its own. Null or absent: no cut.
+   */
+  runStreamPositionAtMost?: number | null;
 }
 
 /** Filter of the event feed; absent or null fields do not filter. */
@@ -241,6 +247,7 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
       const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
       checkedText(runId, 'runId');
       const until = options.until ?? null;
+      const atMost = options.runStreamPositionAtMost ?? null;
       const { rows } = await pool.query<ObservedRow & { cause_occurred_at: Date | null }>(
         `WITH RECURSIVE in_run AS (
            SELECT source, event_id FROM observed_events WHERE run_id = $1
@@ -251,10 +258,11 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
          SELECT ${COLUMNS},
                 (SELECT c.occurred_at FROM observed_events c WHERE c.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
            FROM observed_events o JOIN in_run USING (source, event_id)
-          WHERE $3::timestamptz IS NULL OR o.occurred_at <= $3::timestamptz
+          WHERE ($3::timestamptz IS NULL OR o.occurred_at <= $3::timestamptz)
+            AND ($4::int IS NULL OR NOT (o.source = 'workflows' AND o.stream_id = 'run-' || $1 AND o.stream_position > $4::int))
           ORDER BY o.occurred_at, o.log_transaction_id, o.log_position
           LIMIT $2`,
-        [runId, limit, until],
+        [runId, limit, until, atMost],
       );
       const start = rows[0]?.occurred_at.getTime() ?? 0;
       return rows.map((row, i) => ({

@@ -218,12 +218,18 @@ describe('WorkflowRun.timeline as of a run event (_entities over HTTP)', () => {
     expect((await timeline({})).ids).toHaveLength(6);
   });
 
-  it('is cut at the event it is as of: entries that occurred at or before it, ties included', async () => {
+  it('is cut at the event it is as of: entries that occurred at or before it, ties of the same time included', async () => {
     const asOfStart = await timeline({ asOfVersion: 1, asOfPublishedVersion: 1, updatedAt: at(10).toISOString() });
     expect(asOfStart.ids).toEqual([w0.eventId, w1.eventId]);
     const asOfCompleted = await timeline({ asOfVersion: 2, asOfPublishedVersion: 2, updatedAt: at(40).toISOString() });
     expect(asOfCompleted.ids).toEqual(upTo40());
     expect(asOfCompleted.ms).toBeLessThan(AS_OF_WAIT_MS);
+  });
+
+  it("leaves out the run's own later events of the same millisecond (its stream orders them), not other services' ties", async () => {
+    // As if StepStarted (position 1) had happened at 40 ms, with StepCompleted (position 2) in the same millisecond.
+    const tied = await timeline({ asOfVersion: 1, asOfPublishedVersion: 1, updatedAt: at(40).toISOString() });
+    expect(tied.ids).toEqual([w0, w1, c0, c1, c2].map((e) => e.eventId));
   });
 
   it('as of an unpublished event waits only for the last published one before it', async () => {

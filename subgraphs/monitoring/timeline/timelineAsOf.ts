@@ -3,7 +3,8 @@
  * sends the run as of one of its events (`asOfVersion`, the event's stream position;
  * `asOfPublishedVersion`, the last one of those published to other services; `updatedAt`, the
  * event's time), and the timeline a client sees with it is the one of that moment: the entries
- * that occurred at or before that event (ties included).
+ * that occurred at or before that event (ties of other services included), without the run's own
+ * later events (its stream orders them even within one millisecond).
  *
  * Monitoring observes workflows' events a little after they happen, so it first waits (bounded:
  * `waitMs`) until it has observed the run's published event at `asOfPublishedVersion` (or a later
@@ -101,7 +102,7 @@ export function createTimelineAsOf(options: TimelineAsOfOptions): TimelineAsOf {
       }
       // The event's own time; without it, the observed event's when that is the one asked for.
       const until = at ?? (observed !== null && observed.streamPosition === asOfVersion ? observed.occurredAt : null);
-      return readModel.runTimeline(run.id, first, { until });
+      return readModel.runTimeline(run.id, first, { until, runStreamPositionAtMost: asOfVersion });
     },
   };
 }
