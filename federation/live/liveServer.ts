@@ -14,6 +14,10 @@
  * `extensions.flowgraph.positions: true` also gets data-less position announcements.
  * `extensions.flowgraph.actor` / `correlationId` on the subscribe play the role of the
  * `x-flowgraph-actor` / `x-correlation-id` headers of HTTP requests.
+ *
+ * Errors: every refusal or failure of an operation is an `error` message formatted by the
+ * subgraph's `formatError` (federation/formatError.ts), codes kept and internals hidden, e.g.
+ * `SERVICE_UNAVAILABLE` when the database cannot be reached as the first feed starts.
  */
 import { createRequire } from 'node:module';
 import type {
@@ -70,7 +74,10 @@ export interface LiveServerOptions {
 
 /** The live side of one subgraph. */
 export interface LiveServer {
-  /** Handles one graphql-ws operation (give it to `createWsServer`'s `onSubscribe`). */
+  /**
+   * Handles one graphql-ws operation (give it to `createWsServer`'s `onSubscribe`). Never
+   * rejects: a failure becomes the operation's `error` message, formatted by `formatError`.
+   */
   onSubscribe(operation: WsOperation<unknown>): Promise<void>;
   /** Live feeds open now (distinct field and arguments). */
   readonly feeds: number;
@@ -132,7 +139,25 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
     });
   }
 
+  /**
+   * Serves one operation; whatever it throws (a GraphQLError on purpose, the database being
+   * unreachable while the log follower starts, anything unexpected) reaches the client as an
+   * `error` message formatted by the subgraph's `formatError`: code kept (`SERVICE_UNAVAILABLE`,
+   * `INTERNAL_SERVER_ERROR`, ...), no stack, no SQL.
+   */
   async function onSubscribe(operation: WsOperation<unknown>): Promise<void> {
+    try {
+      await serve(operation);
+    } catch (error) {
+      if (operation.stopped) return;
+      const formatted: GraphQLFormattedError = isGraphQLErrorLike(error)
+        ? error.toJSON()
+        : { message: error instanceof Error ? error.message : String(error), extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+      operation.error([options.formatError(formatted, error)]);
+    }
+  }
+
+  async function serve(operation: WsOperation<unknown>): Promise<void> {
     if (closed) throw new GraphQLError('The service is shutting down', { extensions: { code: 'SERVICE_UNAVAILABLE' } });
     const { payload } = operation;
     let document: DocumentNode;
@@ -302,6 +327,11 @@ function serialize(
 function withCode(error: GraphQLErrorType, code: string): GraphQLErrorType {
   if (error.extensions?.code) return error;
   return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions: { ...error.extensions, code } });
+}
+
+/** A GraphQLError of either graphql-js build (CommonJS for Apollo, ESM elsewhere). */
+function isGraphQLErrorLike(value: unknown): value is GraphQLErrorType {
+  return value instanceof Error && Object.prototype.toString.call(value) === '[object GraphQLError]' && typeof (value as { toJSON?: unknown }).toJSON === 'function';
 }
 
 function objectOr(value: unknown): Record<string, unknown> {

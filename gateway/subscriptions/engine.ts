@@ -5,6 +5,13 @@
  * query planner (`plan.ts`), and served by a {@link SharedSubscription} per
  * `(plan, variables without the cursor, identity)`: one upstream subscription to the owning
  * subgraph, the rest of the plan run once per event (`hydrate.ts`), one serialization per event.
+ * Until the subgraph has accepted a shared subscription's upstream (its first position
+ * announcement or event), only clients with its starting cursor join it; a client with another
+ * cursor waits: once it is accepted the client joins (catching up on an upstream of its own), if it
+ * is refused the client starts over (on a shared subscription of its own cursor, or another
+ * client's). So a cursor the subgraph refuses (`INVALID_CURSOR`, `CURSOR_EXPIRED`) fails the
+ * clients that sent it and no other, and clients resuming from different cursors at once still
+ * end up on one upstream.
  *
  * Queries and mutations sent over the socket are executed by Apollo Server like HTTP requests
  * (same plugins, same limits) and answered with one `next` and `complete`.
@@ -158,26 +165,34 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     if (coerced.errors) return operation.error(coerced.errors.map((error) => ({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } })));
 
     const prepared = planner.prepare(document, definition, variables);
-    const subscription = sharedFor(prepared.plan, prepared.variables, prepared.after, identity);
-    clients++;
-    const leave = subscription.join(
-      {
-        next: (bytes) => operation.next(bytes),
-        error: (errors: readonly GraphQLFormattedError[]) => operation.error(errors),
-        complete: () => operation.complete(),
-        get stopped() {
-          return operation.stopped;
-        },
+    const sink = {
+      next: (bytes: Buffer) => operation.next(bytes),
+      error: (errors: readonly GraphQLFormattedError[]) => operation.error(errors),
+      complete: () => operation.complete(),
+      get stopped() {
+        return operation.stopped;
       },
-      prepared.after,
-    );
+    };
+    clients++;
+    let leave: (() => void) | undefined;
     let left = false;
     operation.onStop(() => {
       if (left) return;
       left = true;
       clients--;
-      leave();
+      leave?.();
     });
+    for (;;) {
+      if (left || closed) return;
+      const subscription = sharedFor(prepared.plan, prepared.variables, prepared.after, identity);
+      // Not accepted yet: the subgraph may still refuse its starting cursor, and that error ends
+      // every member. A client with another cursor joins once it is accepted, else starts over.
+      if (subscription.accepted || subscription.after === prepared.after) {
+        leave = subscription.join(sink, prepared.after);
+        return;
+      }
+      await subscription.settled;
+    }
   }
 
   return {

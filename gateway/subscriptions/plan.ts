@@ -40,7 +40,11 @@ export interface SubscriptionPlan {
 /** A client subscription after rewriting: its plan and where its cursor came from. */
 export interface PreparedSubscription {
   plan: SubscriptionPlan;
-  /** The client's variables plus `__flowgraph_after` (its cursor, or null). */
+  /**
+   * The client's variables plus `__flowgraph_after` (its cursor, or null), without the client's
+   * own cursor variable (the one its `after` read) when nothing else in the document reads it:
+   * clients that differ only by cursor have equal variables, so they share one subscription.
+   */
   variables: Record<string, unknown>;
   /** The client's cursor (`after`), or null. */
   after: string | null;
@@ -99,23 +103,25 @@ export function createSubscriptionPlanner(supergraph: Supergraph, apiSchema: Sch
       if (operation.operation !== 'subscription') {
         throw new GraphQLError('Only subscriptions are planned here', { extensions: { code: 'BAD_USER_INPUT' } });
       }
-      const { document: rewritten, after } = rewriteAfter(document, operation, variables, apiGraphQLSchema);
+      const { document: rewritten, after, droppedVariable } = rewriteAfter(document, operation, variables, apiGraphQLSchema);
       const prepared = plan(rewritten, operation.name?.value);
-      return { plan: prepared, after, variables: prepared.resumable ? { ...variables, [AFTER_VARIABLE]: after } : { ...variables } };
+      const kept = droppedVariable === undefined ? { ...variables } : Object.fromEntries(Object.entries(variables).filter(([name]) => name !== droppedVariable));
+      return { plan: prepared, after, variables: prepared.resumable ? { ...kept, [AFTER_VARIABLE]: after } : kept };
     },
   };
 }
 
 /**
  * Rewrites the root field's `after` argument to `$__flowgraph_after` and returns the client's
- * value of it. Fields without an `after` argument in the schema are left alone.
+ * value of it, and the client's variable that `after` read when the rewritten document no longer
+ * declares it (`droppedVariable`). Fields without an `after` argument in the schema are left alone.
  */
 function rewriteAfter(
   document: DocumentNode,
   operation: OperationDefinitionNode,
   variables: Record<string, unknown>,
   schema: import('graphql').GraphQLSchema,
-): { document: DocumentNode; after: string | null } {
+): { document: DocumentNode; after: string | null; droppedVariable?: string } {
   const root = firstField(operation);
   if (operation.variableDefinitions?.some((d) => d.variable.name.value.startsWith('__flowgraph'))) {
     throw new GraphQLError('Variable names starting with "__flowgraph" are reserved by the gateway', { extensions: { code: 'BAD_USER_INPUT' } });
@@ -155,6 +161,7 @@ function rewriteAfter(
   return {
     document: { ...document, definitions: document.definitions.map((d) => (d === operation ? rewrittenOperation : d)) },
     after: after as string | null,
+    ...(clientVariable !== undefined && !stillUsed ? { droppedVariable: clientVariable } : {}),
   };
 }
 

@@ -4,7 +4,8 @@
  * once and serialized once, and each client only gets its `next` envelope (DESIGN.md,
  * "Subscriptions through the gateway": fan-out is the hot path).
  *
- * Joining:
+ * Joining (until the subgraph has accepted the shared upstream, the engine lets only clients with
+ * its starting cursor join; the others wait for {@link SharedSubscription.settled}):
  * - A client whose cursor is the upstream's starting cursor, while the upstream has received no
  *   event yet, simply joins: it will see exactly what the upstream sees.
  * - Any other client catches up on an upstream of its own (from its cursor), while the shared
@@ -12,7 +13,8 @@
  *   has delivered through the position the shared one had reached then, the private upstream is
  *   closed and the buffer flushed (frames after what it already got): no gap, no duplicate.
  *
- * Events are delivered to a client only when their position is after the last it received.
+ * Events are delivered to a client only when their position is after the last it received (or,
+ * for a client that caught up, after the position its own upstream reached: its cursor's at least).
  */
 import type { GraphQLFormattedError } from 'graphql';
 import { compareLogPositions, type LogPosition } from '../../eventstore/cursor.ts';
@@ -47,6 +49,20 @@ export interface SharedSubscriptionOptions {
 /** A running shared subscription. */
 export interface SharedSubscription {
   readonly key: string;
+  /** The shared upstream's starting cursor (its first client's). */
+  readonly after: string | null;
+  /**
+   * Whether the subgraph accepted the shared upstream (see {@link Upstream.accepted}). Until it
+   * has, the starting cursor may still be refused (`INVALID_CURSOR`, `CURSOR_EXPIRED`), and that
+   * error ends every member, catching-up ones included: only clients with that same cursor
+   * should join then.
+   */
+  readonly accepted: boolean;
+  /**
+   * Resolves true once the subgraph accepted the shared upstream (its first position
+   * announcement or event), false if the subscription closed before (refused, or left by all).
+   */
+  readonly settled: Promise<boolean>;
   /** Adds a client from its cursor. Returns a function removing it (idempotent). */
   join(sink: ClientSink, after: string | null): () => void;
   readonly members: number;
@@ -86,12 +102,16 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
   let sharedPositionKnown = false;
 
   let flushing = false;
+  let settle: (accepted: boolean) => void = () => {};
+  const settled = new Promise<boolean>((resolve) => (settle = resolve));
 
   const upstream = options.openUpstream(options.after, {
     onPosition(_cursor, position) {
+      settle(true);
       enqueue({ kind: 'position', position });
     },
     onEvent(event, position) {
+      settle(true);
       enqueue({ kind: 'event', event, position });
     },
     onError(errors) {
@@ -226,6 +246,10 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
     if (catchUp.mark !== null && compareLogPositions(catchUp.reached, catchUp.mark) < 0) return;
     member.catchUp = null;
     catchUp.upstream.close();
+    // Everything up to `reached` is the client's: delivered by its upstream, or before its cursor
+    // (the subgraph announces the cursor's position first). A shared upstream that started from
+    // an older cursor sends those events again: they are not the client's to receive.
+    if (member.lastPosition === null || compareLogPositions(catchUp.reached, member.lastPosition) > 0) member.lastPosition = catchUp.reached;
     for (const frame of catchUp.buffer) deliver(member, frame.payload, frame.position);
   }
 
@@ -242,6 +266,7 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
     for (const member of members) member.catchUp?.upstream.close();
     members.clear();
     items.length = 0;
+    settle(false);
     options.onClosed();
   }
 
@@ -299,6 +324,11 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
 
   return {
     key: options.key,
+    after: options.after,
+    get accepted() {
+      return upstream.accepted;
+    },
+    settled,
     get members() {
       return members.size;
     },

@@ -137,6 +137,11 @@ export interface Upstream {
   readonly position: LogPosition | null;
   /** Events received so far. */
   readonly received: number;
+  /**
+   * Whether the subgraph accepted the subscription: it sent a `next` (an event or a position
+   * announcement), so its arguments and starting cursor passed. Stays true across re-subscribes.
+   */
+  readonly accepted: boolean;
   /** Unsubscribes. Idempotent; no handler is called afterwards. */
   close(): void;
 }
@@ -254,6 +259,9 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
     },
     get received() {
       return received;
+    },
+    get accepted() {
+      return established;
     },
     close() {
       if (closed && !current) return;
