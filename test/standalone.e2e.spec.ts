@@ -3,6 +3,7 @@
  * via `start:service -- workflows` on its own database, and the gateway via
  * `start:service -- gateway` on the checked-in supergraph with `WORKFLOWS_URL` pointing at it.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { createGatewayClient } from './support/client.ts';
@@ -27,6 +28,7 @@ describe('start:service', () => {
       WORKFLOWS_PORT: String(workflowsPort),
       NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
       NATS_NAMESPACE: `e2e${database.name.slice(-8)}`,
+      FLOWGRAPH_CURSOR_SECRET: randomBytes(32).toString('base64'),
     });
     gateway = spawnFlowgraph('start-service.ts', ['gateway'], {
       NODE_ENV: 'development',
@@ -67,7 +69,7 @@ describe('start:service', () => {
     expect(await gateway.stop()).toEqual({ code: 0, signal: null });
   });
 
-  it('refuses to run a service without its database URL or NATS, or an unknown service, with exit code 2', async () => {
+  it('refuses to run a service without its database URL, NATS or cursor keys, or an unknown service, with exit code 2', async () => {
     const noDb = spawnFlowgraph('start-service.ts', ['workflows'], {});
     expect(await noDb.exited).toEqual({ code: 2, signal: null });
     expect(noDb.output()).toContain('WORKFLOWS_DATABASE_URL: required to run workflows alone');
@@ -75,6 +77,15 @@ describe('start:service', () => {
     const noNats = spawnFlowgraph('start-service.ts', ['workflows'], { WORKFLOWS_DATABASE_URL: database.url });
     expect(await noNats.exited).toEqual({ code: 2, signal: null });
     expect(noNats.output()).toContain('NATS_URL: required to run workflows alone');
+
+    const nats = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    const noKey = spawnFlowgraph('start-service.ts', ['workflows'], { WORKFLOWS_DATABASE_URL: database.url, NATS_URL: nats });
+    expect(await noKey.exited).toEqual({ code: 2, signal: null });
+    expect(noKey.output()).toContain('FLOWGRAPH_CURSOR_SECRET: required to run workflows alone');
+    const shortKey = spawnFlowgraph('start-service.ts', ['workflows'], { WORKFLOWS_DATABASE_URL: database.url, NATS_URL: nats, FLOWGRAPH_CURSOR_SECRET: 'c2hvcnQ=' });
+    expect(await shortKey.exited).toEqual({ code: 2, signal: null });
+    expect(shortKey.output()).toContain('FLOWGRAPH_CURSOR_SECRET: cursor key #1 of 1 is 5 bytes');
+    expect(shortKey.output()).not.toContain('c2hvcnQ=');
 
     const unknown = spawnFlowgraph('start-service.ts', ['billing'], {});
     expect(await unknown.exited).toEqual({ code: 2, signal: null });
