@@ -158,6 +158,13 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     if (validationErrors.length > 0) {
       return operation.error(validationErrors.map((error) => ({ ...error.toJSON(), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })));
     }
+    // The September 2025 GraphQL spec ("Single Root Field", as graphql-js 17 validates): a
+    // subscription's root field is unconditional, or no event could say whether it is selected.
+    for (const selection of definition.selectionSet.selections) {
+      if (selection.directives?.some((directive) => directive.name.value === 'skip' || directive.name.value === 'include')) {
+        throw new GraphQLError('@skip and @include are not allowed on the root field of a subscription', { nodes: [selection], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+      }
+    }
     checkVariableDepth(variables, limits.maxVariableDepth);
     checkInlineValueDepth(document, limits.maxVariableDepth);
     checkOperationLimits(apiGraphQLSchema, document, definition, variables, limits);
@@ -196,7 +203,18 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
   }
 
   return {
-    onSubscribe,
+    async onSubscribe(operation) {
+      try {
+        await onSubscribe(operation);
+      } catch (error) {
+        // The HTTP-only hints of shared checks (extensions.http: a status) mean nothing here.
+        if (error instanceof GraphQLError && error.extensions.http !== undefined) {
+          const { http: _http, ...extensions } = error.extensions;
+          throw new GraphQLError(error.message, { nodes: error.nodes, extensions });
+        }
+        throw error;
+      }
+    },
     get sharedSubscriptions() {
       return shared.size;
     },

@@ -468,7 +468,7 @@ describe('cursors through the gateway', () => {
 });
 
 describe('limits of the endpoint', () => {
-  it('an operation over the depth limit is OPERATION_LIMIT_EXCEEDED and never reaches the subgraph', async () => {
+  it('an operation over the depth limit is OPERATION_LIMIT_EXCEEDED, invalid ones GRAPHQL_VALIDATION_FAILED or BAD_USER_INPUT, and none reaches the subgraph', async () => {
     const runId = await startRun();
     let selection = 'eventId';
     for (let i = 0; i < 5; i++) selection = `run { id timeline { event { ${selection} } } }`;
@@ -477,7 +477,21 @@ describe('limits of the endpoint', () => {
     socket.subscribe('deep', deep, { runId });
     socket.subscribe('invalid', `subscription($runId: ID!) { runUpdated(runId: $runId) { noSuchField } }`, { runId });
     socket.subscribe('two-roots', `subscription($runId: ID!) { runUpdated(runId: $runId) { cursor } runs { cursor } }`, { runId });
-    const [deepError, invalidError, twoRootsError] = await Promise.all([errorOf(socket, 'deep'), errorOf(socket, 'invalid'), errorOf(socket, 'two-roots')]);
+    socket.subscribe('skipped-root', `subscription($runId: ID!) { runUpdated(runId: $runId) @skip(if: true) { cursor } }`, { runId });
+    socket.subscribe('too-deep-variable', `subscription($runId: ID!, $after: String) { runUpdated(runId: $runId, after: $after) { cursor } }`, {
+      runId,
+      after: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`),
+    });
+    const [deepError, invalidError, twoRootsError, skippedError, deepVariableError] = await Promise.all([
+      errorOf(socket, 'deep'),
+      errorOf(socket, 'invalid'),
+      errorOf(socket, 'two-roots'),
+      errorOf(socket, 'skipped-root'),
+      errorOf(socket, 'too-deep-variable'),
+    ]);
+    expect(skippedError.payload[0]).toMatchObject({ message: expect.stringContaining('@skip and @include'), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+    // The same check as on HTTP, without HTTP's status hint.
+    expect(deepVariableError.payload[0].extensions).toEqual({ code: 'BAD_USER_INPUT' });
     expect(deepError.payload).toHaveLength(1);
     expect(deepError.payload[0].extensions).toMatchObject({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDepth' });
     expect(invalidError.payload[0]).toMatchObject({ message: expect.stringContaining('noSuchField'), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
