@@ -14,6 +14,7 @@ import {
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
 } from '@nats-io/jetstream';
 import type {
   IntegrationConsumer,
@@ -134,24 +135,60 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       }
       let stopping = false;
       let messages: ConsumerMessages | undefined;
+      /** Wakes the loop when a message arrives, the consume ends or `stop()` is called. */
+      let wake: (() => void) | undefined;
+      const signal = () => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      const maxBatch = consumer.handleBatch ? Math.max(1, consumer.maxBatch ?? 200) : 1;
+      // Messages arrive in order through the callback into our own buffer; each round takes
+      // what has arrived, up to `maxBatch`, and handles it (one transaction when the consumer
+      // has a batch handler, else one by one). The batch is never held back waiting for more:
+      // nats.js's `getPending()` over-counts after its internal re-pull (the pull request is
+      // queued with the messages and counted in flight), so waiting on it stalled a batch
+      // until the broker redelivered it after `ack_wait`.
       const loop = (async () => {
         while (!stopping) {
+          let current: ConsumerMessages | undefined;
           try {
             const c = await js.consumers.get(stream, durable);
-            messages = await c.consume({ max_messages: 100 });
-            // Messages arrive in order; those already buffered are handled together when the
-            // consumer has a batch handler (one transaction), else one by one.
-            const iterator = messages[Symbol.asyncIterator]();
-            const maxBatch = consumer.handleBatch ? consumer.maxBatch ?? 200 : 1;
+            const buffer: JsMsg[] = [];
+            let ended = false;
+            let endError: unknown;
+            current = await c.consume({
+              max_messages: 100,
+              callback: (m) => {
+                buffer.push(m);
+                signal();
+              },
+            });
+            messages = current;
+            void current.closed().then(
+              (err) => {
+                ended = true;
+                endError = err;
+                signal();
+              },
+              (err: unknown) => {
+                ended = true;
+                endError = err;
+                signal();
+              },
+            );
+            // `stop()` may have run while `consume()` was being set up.
+            if (stopping) break;
             for (;;) {
-              const first = await iterator.next();
-              if (first.done) break;
-              const batch = [first.value];
-              while (batch.length < maxBatch && messages.getPending() > 0) {
-                const next = await iterator.next();
-                if (next.done) break;
-                batch.push(next.value);
-              }
+              while (buffer.length === 0 && !ended && !stopping) await new Promise<void>((r) => (wake = r));
+              if (stopping) break;
+              // After the consume ended (an error: it is restarted below), what was delivered
+              // is still handled and acknowledged first, so that nothing overtakes it.
+              if (buffer.length === 0) break;
+              // One turn of the event loop lets the messages already read from the socket join.
+              if (buffer.length < maxBatch && !ended) await new Promise<void>((r) => setImmediate(r));
+              if (stopping) break;
+              const batch = buffer.splice(0, maxBatch);
               const relevant = batch.map((m) => m.json<IntegrationEvent>()).filter((e) => !types || types.has(e.type));
               let delay = 100;
               // Retry in place so that later messages never overtake a failing one.
@@ -165,7 +202,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
                 } catch (error) {
                   if (stopping) return;
                   logger.error({ err: error, consumer: durable, eventIds: relevant.map((e) => e.eventId).slice(0, 5) }, 'nats: handler failed; retrying');
+                  // The batch and the messages waiting behind it stay ours meanwhile: the
+                  // broker redelivering them would only bring duplicates, out of order.
                   for (const m of batch) m.working();
+                  for (const m of buffer) m.working();
                   await new Promise((r) => setTimeout(r, delay));
                   delay = Math.min(delay * 2, 5000);
                 }
@@ -174,16 +214,21 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
               for (const m of batch) m.ack();
               if (stopping) break;
             }
+            if (stopping) break;
+            if (endError) throw endError;
           } catch (error) {
             if (stopping) return;
             logger.warn({ err: error, consumer: durable }, 'nats: consumer interrupted; resuming');
             await new Promise((r) => setTimeout(r, 500));
+          } finally {
+            await current?.close().catch(() => {});
           }
         }
       })();
       const handle = {
         async stop() {
           stopping = true;
+          signal();
           await messages?.close().catch(() => {});
           await loop;
         },
