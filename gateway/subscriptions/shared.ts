@@ -41,7 +41,10 @@ export interface SharedSubscriptionOptions {
   onClosed(): void;
   /** Largest buffer of a catching-up client, in bytes; past it its switch point moves forward. @default 8 MiB */
   maxCatchUpBufferBytes?: number;
-  /** Events hydrated concurrently (delivery stays in order). @default 8 */
+  /**
+   * Events hydrated concurrently (delivery stays in order), twice over: the shared upstream's,
+   * and those of all catching-up members together. @default 8
+   */
   hydrationConcurrency?: number;
   logger: { error(obj: object, msg: string): void };
 }
@@ -100,6 +103,9 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
   let closed = false;
   let sharedPosition: LogPosition | null = null;
   let sharedPositionKnown = false;
+
+  /** Hydrations of the catching-up members' events: a replay of a long backlog must not start them all at once. */
+  const catchUpHydrations = createLimiter(concurrency);
 
   let flushing = false;
   let settle: (accepted: boolean) => void = () => {};
@@ -293,7 +299,7 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
         });
       },
       onEvent(event, position) {
-        const hydrated = hydrate(event);
+        const hydrated = catchUpHydrations(() => (member.catchUp === catchUp ? hydrate(event) : Promise.resolve(undefined)));
         catchUp.chain = catchUp.chain.then(async () => {
           const payload = await hydrated.catch((error: unknown) => {
             options.logger.error({ err: error }, 'gateway: subscription event hydration failed');
@@ -344,3 +350,22 @@ export function createSharedSubscription(options: SharedSubscriptionOptions): Sh
   };
 }
 
+
+/** Runs at most `concurrency` of the functions given at once, the others queued in order. */
+function createLimiter(concurrency: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  const release = () => {
+    active--;
+    queue.shift()?.();
+  };
+  return <T>(work: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      const start = () => {
+        active++;
+        work().then(resolve, reject).finally(release);
+      };
+      if (active < concurrency) start();
+      else queue.push(start);
+    });
+}

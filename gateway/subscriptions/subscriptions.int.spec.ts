@@ -180,6 +180,8 @@ interface CountingProxy {
   subscribes: UpstreamOperation[];
   /** Operations subscribed and not ended by either side (nor by their socket closing). */
   active: Map<string, UpstreamOperation>;
+  /** Gateway sockets open now. */
+  readonly openConnections: number;
   /** Resolves once `check()` holds (re-checked on every relayed frame). */
   until(check: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -193,6 +195,7 @@ async function startCountingProxy(target: string): Promise<CountingProxy> {
   const active = new Map<string, UpstreamOperation>();
   const sockets = new Set<WebSocket>();
   let connections = 0;
+  let openConnections = 0;
 
   const server = http.createServer((req, res) => {
     const upstream = http.request(
@@ -209,6 +212,11 @@ async function startCountingProxy(target: string): Promise<CountingProxy> {
   server.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (client) => {
       const connection = ++connections;
+      openConnections++;
+      client.once('close', () => {
+        openConnections--;
+        emitter.emit('change');
+      });
       const upstream = new WebSocket(`ws://${targetUrl.host}${targetUrl.pathname}`, client.protocol);
       sockets.add(client).add(upstream);
       const pending: { data: Buffer; isBinary: boolean }[] = [];
@@ -256,6 +264,9 @@ async function startCountingProxy(target: string): Promise<CountingProxy> {
     url: `http://127.0.0.1:${port}/graphql`,
     subscribes,
     active,
+    get openConnections() {
+      return openConnections;
+    },
     until(check, what, timeoutMs = WAIT_MS) {
       if (check()) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
@@ -692,5 +703,28 @@ describe('one upstream subscription per distinct operation', () => {
     expect(upstreamFor(otherRunId)).toHaveLength(1);
     early.close();
     late.close();
+  });
+
+  it('more upstream subscriptions than a subgraph takes on one socket (100) are spread over several sockets; idle extra sockets close', async () => {
+    // Subgraphs refuse a subscribe past 100 on one connection (TOO_MANY_SUBSCRIPTIONS): 130
+    // distinct operations need a second upstream socket, not an error.
+    const keys = Array.from({ length: 130 }, () => randomUUID());
+    const runIds = new Set(keys.map((key) => runIdFor(workflowId, key)));
+    const mine = () => [...proxy.active.values()].filter((s) => runIds.has(s.payload.variables?.runId as string));
+    const [a, b] = await Promise.all([openSocket(gateway.url), openSocket(gateway.url)]);
+    keys.forEach((key, i) => (i % 2 === 0 ? a : b).subscribe(`run-${i}`, RUN_UPDATED, { runId: runIdFor(workflowId, key) }));
+    await Promise.all([roundTrip(a), roundTrip(b)]);
+    await proxy.until(() => mine().length === 130, '130 upstream subscriptions are open');
+    expect(new Set([...proxy.active.entries()].filter(([, s]) => runIds.has(s.payload.variables?.runId as string)).map(([key]) => key.split(':')[0])).size).toBeGreaterThanOrEqual(2);
+    // The last one subscribed works like the first.
+    await startRun(keys[129]!);
+    await startRun(keys[0]!);
+    expect(updatesOf(await b.waitForNexts('run-129', 2)).map((u) => u.eventType)).toEqual(['RunStarted', 'StepStarted']);
+    expect(updatesOf(await a.waitForNexts('run-0', 2)).map((u) => u.eventType)).toEqual(['RunStarted', 'StepStarted']);
+    expect([...a.frames, ...b.frames].filter((f) => f.type === 'error')).toEqual([]);
+    a.close();
+    b.close();
+    await proxy.until(() => mine().length === 0, 'the upstream subscriptions end with their clients');
+    await proxy.until(() => proxy.openConnections === 1, 'one upstream socket is left');
   });
 });

@@ -1,7 +1,10 @@
 /**
  * Upstream subscriptions: the gateway's graphql-ws subscriptions to the subgraphs that own
- * subscription root fields. One socket per subgraph carries every upstream subscription to it
- * (`UpstreamPool`); each {@link Upstream} re-subscribes by itself when that socket drops (a
+ * subscription root fields. A few sockets per subgraph carry every upstream subscription to it
+ * (`UpstreamPool`): each at most `maxSubscriptionsPerSocket` at once, the subgraph's own limit per
+ * connection (`ws/server.ts`: 100 by default, past which it refuses a subscribe with
+ * `TOO_MANY_SUBSCRIPTIONS`), a new socket opened when all are full and an idle one closed while
+ * another remains. Each {@link Upstream} re-subscribes by itself when its socket drops (a
  * subgraph restart, a network cut), from the last cursor it received, so the events in between
  * are replayed by the subgraph and none is lost (DESIGN.md: "an upstream restart is healed by
  * re-subscribing from the last cursor delivered"). Events at or before the last position seen
@@ -14,6 +17,7 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { compareLogPositions, parsePosition, type LogPosition } from '../../eventstore/cursor.ts';
 import { connectWs, type WsClientConnection } from '../../ws/client.ts';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../ws/server.ts';
 import type { Identity } from '../auth.ts';
 import type { UpstreamEvent } from './hydrate.ts';
 
@@ -38,63 +42,135 @@ export interface UpstreamPoolOptions {
   connectTimeoutMs?: number;
   /** Keep-alive ping interval of upstream sockets, in ms. @default 12_000 */
   keepAliveIntervalMs?: number;
+  /**
+   * Most upstream subscriptions on one socket: the subgraphs' `maxSubscriptionsPerConnection`.
+   * @default 100 (`DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION` of `ws/server.ts`)
+   */
+  maxSubscriptionsPerSocket?: number;
 }
 
-/** One shared socket per subgraph, (re)opened on demand. */
+/** A slot for one subscription on an open upstream socket, held until {@link UpstreamLease.release}. */
+export interface UpstreamLease {
+  readonly connection: WsClientConnection;
+  /** Calls `callback` once if the socket closes while the lease is held. */
+  onClosed(callback: () => void): void;
+  /** Gives the slot back (idempotent); a socket left without slots held is closed if the subgraph has another. */
+  release(): void;
+}
+
+/** Sockets per subgraph, (re)opened on demand. */
 export interface UpstreamPool {
   /**
-   * The open connection to `subgraph`, connecting first if there is none.
+   * A slot on an open socket to `subgraph` with room for one more subscription, connecting a new
+   * socket first if every open one is full (or there is none).
    * @throws Error for an unknown subgraph; the connection error (refused, timeout, closed before ack)
    */
-  connection(subgraph: string): Promise<WsClientConnection>;
-  /** Open sockets now. */
+  acquire(subgraph: string): Promise<UpstreamLease>;
+  /** Open (or opening) sockets now, over all subgraphs. */
   readonly size: number;
   /** Closes every socket. Idempotent. */
   close(): Promise<void>;
 }
 
+interface PooledSocket {
+  pending: Promise<WsClientConnection>;
+  /** Slots held (leases not released), counted from `acquire` on. */
+  leases: number;
+  /** Close callbacks of the leases held. */
+  listeners: Set<() => void>;
+  /** Set once the socket has closed. */
+  gone: boolean;
+}
+
 /** Creates the pool. */
 export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
-  const connections = new Map<string, Promise<WsClientConnection>>();
+  const sockets = new Map<string, PooledSocket[]>();
+  const max = options.maxSubscriptionsPerSocket ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION;
   let closed = false;
+
+  function forget(subgraph: string, pooled: PooledSocket): void {
+    const list = sockets.get(subgraph);
+    const index = list?.indexOf(pooled) ?? -1;
+    if (index < 0) return;
+    list!.splice(index, 1);
+    if (list!.length === 0) sockets.delete(subgraph);
+  }
+
+  function open(subgraph: string, httpUrl: string): PooledSocket {
+    const pending = connectWs({
+      url: httpUrl.replace(/^http/, 'ws'),
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+      keepAliveIntervalMs: options.keepAliveIntervalMs ?? 12_000,
+    });
+    const pooled: PooledSocket = { pending, leases: 0, listeners: new Set(), gone: false };
+    let list = sockets.get(subgraph);
+    if (!list) sockets.set(subgraph, (list = []));
+    list.push(pooled);
+    pending.then(
+      (connection) => {
+        options.logger.info({ subgraph }, 'gateway: upstream websocket open');
+        void connection.closed.then((info) => {
+          pooled.gone = true;
+          forget(subgraph, pooled);
+          if (!closed && pooled.leases > 0) options.logger.warn({ subgraph, code: info.code, reason: info.reason }, 'gateway: upstream websocket closed');
+          const listeners = [...pooled.listeners];
+          pooled.listeners.clear();
+          for (const listener of listeners) listener();
+        });
+      },
+      () => forget(subgraph, pooled),
+    );
+    return pooled;
+  }
+
   return {
     get size() {
-      return connections.size;
+      let size = 0;
+      for (const list of sockets.values()) size += list.length;
+      return size;
     },
-    connection(subgraph) {
-      if (closed) return Promise.reject(new Error('the upstream pool is closed'));
+    async acquire(subgraph) {
+      if (closed) throw new Error('the upstream pool is closed');
       const httpUrl = options.urls[subgraph];
-      if (!httpUrl) return Promise.reject(new Error(`no URL for subgraph "${subgraph}"`));
-      let pending = connections.get(subgraph);
-      if (!pending) {
-        const url = httpUrl.replace(/^http/, 'ws');
-        pending = connectWs({
-          url,
-          connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
-          keepAliveIntervalMs: options.keepAliveIntervalMs ?? 12_000,
-        });
-        connections.set(subgraph, pending);
-        const forget = () => {
-          if (connections.get(subgraph) === pending) connections.delete(subgraph);
-        };
-        pending.then(
-          (connection) => {
-            options.logger.info({ subgraph }, 'gateway: upstream websocket open');
-            void connection.closed.then((info) => {
-              forget();
-              if (!closed) options.logger.warn({ subgraph, code: info.code, reason: info.reason }, 'gateway: upstream websocket closed');
-            });
-          },
-          forget,
-        );
+      if (!httpUrl) throw new Error(`no URL for subgraph "${subgraph}"`);
+      const pooled = sockets.get(subgraph)?.find((candidate) => candidate.leases < max) ?? open(subgraph, httpUrl);
+      pooled.leases++;
+      let connection: WsClientConnection;
+      try {
+        connection = await pooled.pending;
+      } catch (error) {
+        pooled.leases--;
+        throw error;
       }
-      return pending;
+      let listener: (() => void) | undefined;
+      let released = false;
+      return {
+        connection,
+        onClosed(callback) {
+          if (released || listener) return;
+          if (pooled.gone) return callback();
+          listener = callback;
+          pooled.listeners.add(callback);
+        },
+        release() {
+          if (released) return;
+          released = true;
+          if (listener) pooled.listeners.delete(listener);
+          pooled.leases--;
+          // An idle socket is closed while the subgraph has another: bursts leave no sockets behind.
+          const list = sockets.get(subgraph);
+          if (pooled.leases === 0 && list && list.length > 1 && list.includes(pooled)) {
+            forget(subgraph, pooled);
+            connection.close(1000, 'Idle');
+          }
+        },
+      };
     },
     async close() {
       if (closed) return;
       closed = true;
-      const open = await Promise.allSettled([...connections.values()]);
-      connections.clear();
+      const open = await Promise.allSettled([...sockets.values()].flat().map((pooled) => pooled.pending));
+      sockets.clear();
       for (const settled of open) if (settled.status === 'fulfilled') settled.value.close(1001, 'Going away');
     },
   };
@@ -155,6 +231,9 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
   let closed = false;
   let established = false;
   let current: { unsubscribe(): void } | undefined;
+  let lease: UpstreamLease | undefined;
+  /** Ends the wait for the current subscription's outcome (so nothing of it stays referenced). */
+  let finish: ((outcome: 'retry' | 'end') => void) | undefined;
   let wake: (() => void) | undefined;
 
   const sleep = (ms: number) =>
@@ -173,7 +252,8 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
     while (!closed) {
       let connection: WsClientConnection;
       try {
-        connection = await pool.connection(subgraph);
+        lease = await pool.acquire(subgraph);
+        connection = lease.connection;
       } catch (error) {
         if (closed) return;
         logger.warn({ subgraph, err: error, retryInMs: delay }, 'gateway: upstream subgraph unreachable; retrying');
@@ -181,68 +261,81 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
         delay = Math.min(delay * 2, RETRY_MAX_MS);
         continue;
       }
-      if (closed) return;
+      if (closed) {
+        lease.release();
+        return;
+      }
+      const held = lease;
       const outcome = await new Promise<'retry' | 'end'>((resolve) => {
+        finish = resolve;
+        held.onClosed(() => resolve('retry'));
         const variables = options.afterVariable ? { ...options.variables, [options.afterVariable]: cursor } : options.variables;
-        current = connection.subscribe(
-          {
-            query: options.query,
-            operationName: options.operationName ?? null,
-            variables,
-            extensions: {
-              flowgraph: { positions: true, actor: options.identity.subject, role: options.identity.role, correlationId: options.correlationId },
+        // The socket may have started closing since it was handed out: `subscribe` throws then.
+        try {
+          current = connection.subscribe(
+            {
+              query: options.query,
+              operationName: options.operationName ?? null,
+              variables,
+              extensions: {
+                flowgraph: { positions: true, actor: options.identity.subject, role: options.identity.role, correlationId: options.correlationId },
+              },
             },
-          },
-          {
-            next(result) {
-              if (closed) return;
-              established = true;
-              delay = RETRY_MIN_MS;
-              const flowgraph = result.extensions?.flowgraph as { cursor?: unknown; position?: unknown } | undefined;
-              let at: LogPosition | null = null;
-              if (flowgraph && typeof flowgraph.cursor === 'string' && typeof flowgraph.position === 'string') {
-                try {
-                  at = parsePosition(flowgraph.position);
-                } catch {
-                  at = null;
+            {
+              next(result) {
+                if (closed) return;
+                established = true;
+                delay = RETRY_MIN_MS;
+                const flowgraph = result.extensions?.flowgraph as { cursor?: unknown; position?: unknown } | undefined;
+                let at: LogPosition | null = null;
+                if (flowgraph && typeof flowgraph.cursor === 'string' && typeof flowgraph.position === 'string') {
+                  try {
+                    at = parsePosition(flowgraph.position);
+                  } catch {
+                    at = null;
+                  }
+                  if (at) {
+                    if (position && compareLogPositions(at, position) <= 0) return;
+                    position = at;
+                    cursor = flowgraph.cursor;
+                  }
                 }
-                if (at) {
-                  if (position && compareLogPositions(at, position) <= 0) return;
-                  position = at;
-                  cursor = flowgraph.cursor;
+                const hasResult = 'data' in result || (result.errors?.length ?? 0) > 0;
+                if (!hasResult) {
+                  if (at && cursor) handlers.onPosition(cursor, at);
+                  return;
                 }
-              }
-              const hasResult = 'data' in result || (result.errors?.length ?? 0) > 0;
-              if (!hasResult) {
-                if (at && cursor) handlers.onPosition(cursor, at);
-                return;
-              }
-              received++;
-              handlers.onEvent({ data: result.data as Record<string, unknown> | null | undefined, errors: result.errors, cursor: cursor ?? '' }, at);
-            },
-            error(errors) {
-              if (closed) return resolve('end');
-              const codes = errors.map((e) => e.extensions?.code);
-              if (established && !codes.some((code) => typeof code === 'string' && TERMINAL_CODES.has(code))) {
-                logger.warn({ subgraph, errors }, 'gateway: upstream subscription failed; re-subscribing from the last cursor');
-                return resolve('retry');
-              }
-              closed = true;
-              handlers.onError(errors);
-              resolve('end');
-            },
-            complete() {
-              if (!closed) {
+                received++;
+                handlers.onEvent({ data: result.data as Record<string, unknown> | null | undefined, errors: result.errors, cursor: cursor ?? '' }, at);
+              },
+              error(errors) {
+                if (closed) return resolve('end');
+                const codes = errors.map((e) => e.extensions?.code);
+                if (established && !codes.some((code) => typeof code === 'string' && TERMINAL_CODES.has(code))) {
+                  logger.warn({ subgraph, errors }, 'gateway: upstream subscription failed; re-subscribing from the last cursor');
+                  return resolve('retry');
+                }
                 closed = true;
-                handlers.onComplete();
-              }
-              resolve('end');
+                handlers.onError(errors);
+                resolve('end');
+              },
+              complete() {
+                if (!closed) {
+                  closed = true;
+                  handlers.onComplete();
+                }
+                resolve('end');
+              },
             },
-          },
-        );
-        void connection.closed.then(() => resolve('retry'));
+          );
+        } catch {
+          resolve('retry');
+        }
       });
+      finish = undefined;
       current = undefined;
+      held.release();
+      if (lease === held) lease = undefined;
       if (outcome === 'end' || closed) return;
       await sleep(delay);
       delay = Math.min(delay * 2, RETRY_MAX_MS);
@@ -268,6 +361,9 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
       closed = true;
       current?.unsubscribe();
       current = undefined;
+      lease?.release();
+      lease = undefined;
+      finish?.('end');
       wake?.();
     },
   };
