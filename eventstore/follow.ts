@@ -168,6 +168,8 @@ export function createFollower(store: EventStore, options: FollowOptions, notifi
         delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
         continue;
       }
+      // Closed while reading: nothing more is handed out.
+      if (closing) return;
       delay = retryDelayMs;
       if (page.events.length > 0) {
         if (!(await handOut(page))) return;

@@ -86,11 +86,16 @@ export function createLogFollower(options: LogFollowerOptions): LogFollower {
       after: head,
       batchSize: options.batchSize ?? 500,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
+      // A stopped tail may still finish a read in flight: its pages must not reach the feeds
+      // of a later generation, nor set `position` (register would then never start a tail).
       onEvents: async (events, end) => {
+        if (mine !== generation) return;
         dispatch(events, end);
         await Promise.all(everyFeed().map((feed) => feed.drained()));
       },
-      onPosition: (end) => dispatch([], end),
+      onPosition: (end) => {
+        if (mine === generation) dispatch([], end);
+      },
     });
     return head;
   }
