@@ -1,0 +1,71 @@
+/**
+ * Child process of `bench:subscriptions`: the two subgraph services the workload touches,
+ * started as `npm start` starts them (`startWorkflowsService`, `startMonitoringService`, each on
+ * its own pool of its own database, one in-process integration transport), on free ports.
+ * Commands (bench/childProcess.ts):
+ * - `start { workflowsUrl, monitoringUrl }` (database URLs, already migrated) → `{ workflows, monitoring }`
+ *   (their GraphQL URLs); defines a workflow with one EXTERNAL step and starts `runs` runs of it
+ *   (they stay RUNNING), → `runIds` too.
+ * - `profileStart`, `profileStop { file }`: a CPU profile of the measured window (bench/cpuProfile.ts).
+ * The content and knowledge subgraphs are not started: nothing of the workload reaches them.
+ */
+import pg from 'pg';
+import { createInProcessTransport } from '../broker/in-process.ts';
+import { createLogger } from '../config/logger.ts';
+import { ACTOR_HEADER, ROLE_HEADER } from '../gateway/auth.ts';
+import { startMonitoringService } from '../subgraphs/monitoring/service.ts';
+import { startWorkflowsService } from '../subgraphs/workflows/service.ts';
+import { serveBenchCommands } from './childProcess.ts';
+import { startCpuProfile, stopCpuProfile } from './cpuProfile.ts';
+
+const logger = createLogger('warn');
+const closers: (() => Promise<void>)[] = [];
+
+async function gql(url: string, query: string, variables: Record<string, unknown> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [ACTOR_HEADER]: 'bench', [ROLE_HEADER]: 'operator' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: any; errors?: unknown[] };
+  if (body.errors?.length || !body.data) throw new Error(`${url}: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+serveBenchCommands(
+  {
+    async start(args: { workflowsUrl: string; monitoringUrl: string; runs: number }) {
+      const transport = createInProcessTransport();
+      closers.unshift(() => transport.close());
+      const pools = [args.workflowsUrl, args.monitoringUrl].map((url) => {
+        const pool = new pg.Pool({ connectionString: url, max: 10 });
+        pool.on('error', () => {});
+        closers.push(() => pool.end());
+        return pool;
+      });
+      const workflows = await startWorkflowsService({ pool: pools[0]!, port: 0, host: '127.0.0.1', logger: logger.child({ service: 'workflows' }), transport });
+      closers.unshift(() => workflows.close());
+      const monitoring = await startMonitoringService({ pool: pools[1]!, port: 0, host: '127.0.0.1', logger: logger.child({ service: 'monitoring' }), transport });
+      closers.unshift(() => monitoring.close());
+      const { defineWorkflow } = await gql(workflows.url, `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`, {
+        input: { name: 'bench', steps: [{ name: 'wait', kind: 'EXTERNAL', timeoutMs: 2_000_000_000 }] },
+      });
+      const runIds: string[] = [];
+      for (let i = 0; i < args.runs; i++) {
+        const { startRun } = await gql(workflows.url, `mutation($w: ID!) { startRun(workflowId: $w, input: { i: ${i} }) { id status } }`, { w: defineWorkflow.id });
+        runIds.push(startRun.id);
+      }
+      return { workflows: workflows.url, monitoring: monitoring.url, runIds };
+    },
+    async profileStart() {
+      await startCpuProfile();
+      return true;
+    },
+    async profileStop(args: { file: string }) {
+      return stopCpuProfile(args.file);
+    },
+  },
+  async () => {
+    for (const close of closers.splice(0)) await close().catch(() => {});
+  },
+);
