@@ -14,7 +14,7 @@ import { streamNameOf } from '../broker/nats.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
-import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, startServiceAlone, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 /** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute (content reads jekyll-and-hyde.txt there); a missing corpus fails this file with one message. */
@@ -31,19 +31,15 @@ describe('each service in its own process, joined by NATS', () => {
   let client: GatewayClient;
 
   const startService = async (name: string) => {
-    const definition = SERVICES.find((s) => s.name === name)!;
-    const proc = spawnFlowgraph('start-service.ts', [name], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      NATS_URL,
-      NATS_NAMESPACE: namespace,
-      FLOWGRAPH_CURSOR_SECRET: CURSOR_SECRET,
-      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
-      [`${definition.envPrefix}_DATABASE_URL`]: databases.env[`${definition.envPrefix}_DATABASE_URL`],
-      [`${definition.envPrefix}_PORT`]: ports.env[`${definition.envPrefix}_PORT`],
+    const proc = await startServiceAlone(name, {
+      databases: databases.env,
+      ports: ports.env,
+      natsUrl: NATS_URL,
+      natsNamespace: namespace,
+      cursorSecret: CURSOR_SECRET,
+      corpusDir: CORPUS_DIR,
     });
     services.set(name, proc);
-    await waitForOutput(proc, `flowgraph ${name} subgraph ready at`, 120_000);
     return proc;
   };
 

@@ -35,7 +35,7 @@ import type { IntegrationEvent } from '../eventstore/integration.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
-import { freePort, freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
+import { freePort, freeServicePorts, freshServiceDatabases, spawnFlowgraph, startServiceAlone, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 import { recordSubscription, type RecordedSubscription } from './support/recordedSubscription.ts';
 import { startWsTap, type WsTap } from './support/wsTap.ts';
 
@@ -130,19 +130,15 @@ describe('subscriptions resume through the gateway, every service in its own pro
 
   /** Starts (or starts again: same environment, same port) one service; resolves once it serves. */
   const startService = async (name: string) => {
-    const definition = SERVICES.find((s) => s.name === name)!;
-    const proc = spawnFlowgraph('start-service.ts', [name], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      NATS_URL,
-      NATS_NAMESPACE: namespace,
-      FLOWGRAPH_CURSOR_SECRET: CURSOR_SECRET,
-      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
-      [`${definition.envPrefix}_DATABASE_URL`]: databases.env[`${definition.envPrefix}_DATABASE_URL`],
-      [`${definition.envPrefix}_PORT`]: ports.env[`${definition.envPrefix}_PORT`],
+    const proc = await startServiceAlone(name, {
+      databases: databases.env,
+      ports: ports.env,
+      natsUrl: NATS_URL,
+      natsNamespace: namespace,
+      cursorSecret: CURSOR_SECRET,
+      corpusDir: CORPUS_DIR,
     });
     services.set(name, proc);
-    await waitForOutput(proc, `flowgraph ${name} subgraph ready at`, 120_000);
     return proc;
   };
 

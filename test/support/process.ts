@@ -121,3 +121,41 @@ export async function freshServiceDatabases(label: string): Promise<{ env: Recor
   SERVICES.forEach((service, i) => (env[`${service.envPrefix}_DATABASE_URL`] = databases[i]!.url));
   return { env, drop: async () => void (await Promise.all(databases.map((d) => d.drop()))) };
 }
+
+/** What {@link startServiceAlone} needs besides the service's name. */
+export interface ServiceAloneOptions {
+  /** The environment of {@link freshServiceDatabases} (`<PREFIX>_DATABASE_URL` of every service). */
+  databases: Record<string, string>;
+  /** The environment of {@link freeServicePorts} (`<PREFIX>_PORT` of every service). */
+  ports: Record<string, string>;
+  natsUrl: string;
+  natsNamespace: string;
+  /** `FLOWGRAPH_CURSOR_SECRET`: the same for every process of a service, across restarts. */
+  cursorSecret: string;
+  /** `FLOWGRAPH_CORPUS_DIR`, absolute. */
+  corpusDir: string;
+}
+
+/**
+ * Spawns `npm run start:service -- <name>` (development mode, LOG_LEVEL warn) on its own database
+ * and port, and resolves once it prints that it serves; starting it again with the same options
+ * restarts it on the same port and database.
+ * @throws Error with the output when it exits first or does not serve within 120 s
+ */
+export async function startServiceAlone(name: string, options: ServiceAloneOptions): Promise<FlowgraphProcess> {
+  const { SERVICES } = await import('../../config/services.ts');
+  const definition = SERVICES.find((s) => s.name === name);
+  if (!definition) throw new Error(`no service named ${name}`);
+  const proc = spawnFlowgraph('start-service.ts', [name], {
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    NATS_URL: options.natsUrl,
+    NATS_NAMESPACE: options.natsNamespace,
+    FLOWGRAPH_CURSOR_SECRET: options.cursorSecret,
+    FLOWGRAPH_CORPUS_DIR: options.corpusDir,
+    [`${definition.envPrefix}_DATABASE_URL`]: options.databases[`${definition.envPrefix}_DATABASE_URL`],
+    [`${definition.envPrefix}_PORT`]: options.ports[`${definition.envPrefix}_PORT`],
+  });
+  await waitForOutput(proc, `flowgraph ${name} subgraph ready at`, 120_000);
+  return proc;
+}
