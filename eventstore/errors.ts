@@ -19,6 +19,7 @@ export const EventStoreErrorCode = {
   CommandRetriesExhausted: 'COMMAND_RETRIES_EXHAUSTED',
   SubscriptionClosed: 'SUBSCRIPTION_CLOSED',
   TransactionConflict: 'TRANSACTION_CONFLICT',
+  ConnectionLost: 'CONNECTION_LOST',
   AppendOutsideTransactionStart: 'APPEND_NOT_FIRST_WRITE',
   DuplicateDelivery: 'DUPLICATE_DELIVERY',
 } as const;
@@ -179,6 +180,26 @@ export class TransactionConflictError extends EventStoreError {
     super(
       EventStoreErrorCode.TransactionConflict,
       `Stream "${streamId}" was appended to by a later transaction; retry the whole transaction`,
+    );
+  }
+}
+
+/**
+ * PostgreSQL ended the transaction's session (pg_terminate_backend, an idle-in-transaction
+ * timeout, a restart or failover) before it committed. `outcome`: `rolled back` when the session
+ * ended before COMMIT was sent (nothing of the transaction is stored: retry it), `unknown` when
+ * it ended during COMMIT (appends are idempotent by event id: retrying with the same ids is safe).
+ * `cause` is the driver's error (SQLSTATE 57P01 or "Connection terminated"), so callers that
+ * classify database failures see an unavailable database.
+ */
+export class ConnectionLostError extends EventStoreError {
+  constructor(readonly outcome: 'rolled back' | 'unknown', cause: unknown) {
+    super(
+      EventStoreErrorCode.ConnectionLost,
+      outcome === 'rolled back'
+        ? 'The database ended the session inside the transaction; nothing of it was stored; retry it'
+        : 'The database ended the session during COMMIT; the transaction may or may not be stored; retry it with the same event ids',
+      { cause },
     );
   }
 }

@@ -4,6 +4,7 @@
  */
 import type pg from 'pg';
 import { appendBatch, isConcurrentDuplicate } from './append.ts';
+import { ConnectionLostError } from './errors.ts';
 import { Notifier } from './notify.ts';
 import { createFollower, type FollowOptions, type LogFollower } from './follow.ts';
 import { headPosition, readAll, readStream, toRecordedEvent } from './read.ts';
@@ -68,7 +69,8 @@ export interface EventStore {
    * Runs `work` in one transaction that may append to several streams and run the caller's
    * SQL; commits when it resolves, rolls back when it throws. Takes the appenders lock first
    * (readers must know about every appender before it writes).
-   * @throws whatever `work` throws; TransactionConflictError when a multi-stream transaction must be retried
+   * @throws whatever `work` throws; TransactionConflictError when a multi-stream transaction must be retried;
+   *   ConnectionLostError when PostgreSQL ended the session before the transaction committed (the process lives on)
    */
   transaction<T>(work: (tx: EventStoreTransaction) => Promise<T>): Promise<T>;
   /** Reads one stream in stream-position order. `[]` when it does not exist. */
@@ -143,6 +145,14 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   async function transaction<T>(work: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let appended = false;
+    // A checked-out pg client emits 'error' when the server ends its session between
+    // statements; without a listener that is an uncaught exception that ends the process.
+    let lost: Error | undefined;
+    let committing = false;
+    const onLost = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onLost);
     try {
       await client.query('BEGIN');
       await client.query(
@@ -160,14 +170,19 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         },
       };
       const value = await work(tx);
+      committing = true;
       await client.query('COMMIT');
       if (appended) notifier.hint();
       return value;
     } catch (error) {
+      if (lost === undefined && isConnectionEnded(error)) lost = error as Error;
+      if (lost !== undefined) throw new ConnectionLostError(committing ? 'unknown' : 'rolled back', lost);
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
-      client.release();
+      client.off('error', onLost);
+      // A broken connection is destroyed, never handed out again.
+      client.release(lost);
     }
   }
 
@@ -221,4 +236,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     },
   };
   return store;
+}
+
+/** The driver's errors of a session the server ended (SQLSTATE class 57P0x, or the socket gone). */
+function isConnectionEnded(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && /^57P0[123]$/.test(e.code)) return true;
+  return typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|not queryable/i.test(e.message);
 }
