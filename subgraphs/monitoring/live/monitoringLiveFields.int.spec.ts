@@ -73,8 +73,19 @@ function contentEvent(type: string, ms: number, cause: IntegrationEvent, data: R
   };
 }
 
+/**
+ * Every observation of the two runs, once the log's safe bound has passed them: the bound
+ * follows the oldest transaction still open on the whole PostgreSQL server (other test files'
+ * databases included), so an observation committed a moment ago may not be readable yet.
+ */
 async function observedLog(): Promise<RecordedEvent[]> {
-  return (await store.readAll({ count: 10_000, types: [INTEGRATION_EVENT_OBSERVED] })).events;
+  const expected = saga.inCausalOrder.length + other.inCausalOrder.length;
+  let events: RecordedEvent[] = [];
+  await eventually(async () => {
+    events = (await store.readAll({ count: 10_000, types: [INTEGRATION_EVENT_OBSERVED] })).events;
+    return events.length >= expected ? true : undefined;
+  });
+  return events;
 }
 
 async function project(args: Record<string, unknown>, events: readonly RecordedEvent[]) {
