@@ -54,3 +54,14 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
 }
+
+/**
+ * How many events the database holds, committed rows counted directly. Use this (not a
+ * `readAll` page's length) to assert that refused input appended nothing: `readAll` stops at the
+ * log's gap-safe bound, which an open transaction anywhere on the server (a concurrent test file's)
+ * holds back, so two reads of it may differ with nothing appended in between.
+ */
+export async function countStoredEvents(pool: import('pg').Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM eventstore.events');
+  return Number(rows[0]!.n);
+}
