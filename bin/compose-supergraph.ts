@@ -10,6 +10,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { composeSupergraph, readSubgraphSources, SupergraphCompositionError } from '../gateway/composeSupergraph.ts';
+import { configOrExit, parseCommonEnv } from '../config/env.ts';
+
+// The variables every command checks (LOG_LEVEL...): a bad one gets its message, exit 2.
+await configOrExit(() => parseCommonEnv(process.env));
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const target = path.resolve(process.argv[2] ?? path.join(root, 'supergraph.graphql'));

@@ -4,19 +4,22 @@
  * Brings the service databases up to date (Prisma migrations of `prisma/<service>/migrations`
  * and the event store schema), the same way `npm start` does: with `<PREFIX>_DATABASE_URL`
  * when set, otherwise provisioning through `FLOWGRAPH_ADMIN_DATABASE_URL` or the embedded
- * PostgreSQL. Every service is attempted; exit code 1 when any failed.
+ * PostgreSQL. While `npm start` runs the embedded PostgreSQL of the same `FLOWGRAPH_DATA_DIR`,
+ * that running server is used (db/embeddedAdmin.ts). Every service is attempted; exit code 1
+ * when any failed; exit code 2, before anything is done, for a bad variable (`LOG_LEVEL`...).
  *
  * `--rolled-back <migration>` (one service only) first marks that failed migration as rolled
  * back, like `prisma migrate resolve --rolled-back`, so it is applied again.
  */
 import { Command } from 'commander';
 import pino from 'pino';
-import { parseDatabaseConfig, createServicePool } from '../config/database.ts';
+import { parseDatabaseConfig, createServicePool, type DatabaseConfig } from '../config/database.ts';
+import { configOrExit, parseCommonEnv } from '../config/env.ts';
 import { SERVICES } from '../config/services.ts';
 import { prepareServiceDatabases } from '../db/bootstrap.ts';
 import { markMigrationRolledBack, MigrateServicesError } from '../db/migrate.ts';
 import { provisionWithStoredPasswords } from '../db/provision.ts';
-import { startEmbeddedPostgres } from '../db/embedded.ts';
+import { openEmbeddedAdmin, type EmbeddedAdmin } from '../db/embeddedAdmin.ts';
 
 const program = new Command('db-migrate')
   .description('apply Prisma migrations and the event store schema to the service databases')
@@ -25,7 +28,9 @@ const program = new Command('db-migrate')
   .parse();
 const opts = program.opts<{ service?: string[]; rolledBack?: string }>();
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const { logLevel } = await configOrExit(() => parseCommonEnv(process.env));
+const config = await configOrExit(() => parseDatabaseConfig(process.env, SERVICES));
+const logger = pino({ level: logLevel });
 const known = SERVICES.map((s) => s.name);
 const services = opts.service ?? known;
 const unknown = services.filter((s) => !known.includes(s));
@@ -33,8 +38,7 @@ if (unknown.length > 0) program.error(`unknown service(s) ${unknown.join(', ')}:
 if (opts.rolledBack && services.length !== 1) program.error('--rolled-back needs exactly one --service');
 
 try {
-  const config = parseDatabaseConfig(process.env, SERVICES);
-  if (opts.rolledBack) await markRolledBack(services[0]!, opts.rolledBack);
+  if (opts.rolledBack) await markRolledBack(config, services[0]!, opts.rolledBack);
   const prepared = await prepareServiceDatabases(config, services, logger);
   await prepared.close();
   logger.info({ services }, 'all service databases are up to date');
@@ -47,16 +51,15 @@ try {
   process.exitCode = 1;
 }
 
-async function markRolledBack(service: string, migration: string): Promise<void> {
-  const config = parseDatabaseConfig(process.env, SERVICES);
+async function markRolledBack(config: DatabaseConfig, service: string, migration: string): Promise<void> {
   const serviceConfig = config.services[service]!;
   let url = serviceConfig.url;
-  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  let embedded: EmbeddedAdmin | undefined;
   try {
     if (!url) {
       let adminUrl = config.adminUrl;
       if (!adminUrl) {
-        embedded = await startEmbeddedPostgres({ port: config.embedded.port, dataDir: config.embedded.dataDir, secretsFile: config.secretsFile, logger });
+        embedded = await openEmbeddedAdmin({ port: config.embedded.port, dataDir: config.embedded.dataDir, secretsFile: config.secretsFile, logger });
         adminUrl = embedded.adminUrl;
       }
       url = (await provisionWithStoredPasswords(adminUrl, [service], config.secretsFile))[service]!;
@@ -69,6 +72,6 @@ async function markRolledBack(service: string, migration: string): Promise<void>
       await pool.end();
     }
   } finally {
-    await embedded?.stop();
+    await embedded?.close();
   }
 }

@@ -21,11 +21,19 @@ import { createGatewayClient } from '../client/gatewayClient.ts';
 import { definePipelineWorkflow, PIPELINE_STEPS, runPipeline, type PipelineResult } from '../client/pipeline.ts';
 import { fetchTrace, formatTrace } from '../client/trace.ts';
 import { CORPUS_HINT, corpusProblem, resolveCorpusDir } from '../config/corpus.ts';
+import { configOrExit, optionalHttpUrlVar, parseCommonEnv, parseEnv } from '../config/env.ts';
+
+// Bad variables (LOG_LEVEL, GATEWAY_URL, FLOWGRAPH_CORPUS_DIR...): their message, exit 2.
+const defaults = await configOrExit(() => {
+  parseCommonEnv(process.env);
+  const { GATEWAY_URL } = parseEnv(process.env, { GATEWAY_URL: optionalHttpUrlVar });
+  return { gateway: GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', corpus: resolveCorpusDir(process.env) };
+});
 
 const program = new Command('demo')
   .description('run the document pipeline on the corpus through the gateway')
-  .option('--gateway <url>', 'gateway GraphQL endpoint', process.env.GATEWAY_URL || 'http://127.0.0.1:4000/graphql')
-  .option('--corpus <dir>', 'corpus directory (default: FLOWGRAPH_CORPUS_DIR, else ../shared/corpus next to the repository)', resolveCorpusDir(process.env))
+  .option('--gateway <url>', 'gateway GraphQL endpoint', defaults.gateway)
+  .option('--corpus <dir>', 'corpus directory (default: FLOWGRAPH_CORPUS_DIR, else ../shared/corpus next to the repository)', defaults.corpus)
   .option('--files <names>', 'comma-separated corpus files (default: every .txt file)')
   .option('--concurrency <n>', 'documents in flight at once', '2')
   .parse();

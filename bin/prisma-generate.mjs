@@ -4,7 +4,8 @@
 // stops the CLI from downloading a schema engine, which `generate` does not need.
 // Plain JavaScript (not tsx) so that it runs before anything else is usable; does nothing when
 // there is no schema yet or when the Prisma CLI is not installed (production install without
-// dev dependencies, where the generated client must be shipped).
+// dev dependencies, where the generated client must be shipped), and in a production tree of
+// `npm run build` (bin/build.mjs), which ships every generated client transpiled to `.js`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,14 @@ const schemas = existsSync(prismaDir)
 
 if (schemas.length === 0) {
   console.log('prisma-generate: no prisma/*/schema.prisma yet, nothing to generate');
+  process.exit(0);
+}
+const built = schemas.every((schema) => {
+  const generated = path.join(root, path.dirname(schema), 'generated');
+  return existsSync(path.join(generated, 'client.js')) && !existsSync(path.join(generated, 'client.ts'));
+});
+if (built) {
+  console.log('prisma-generate: a built tree (npm run build) ships its generated clients, nothing to generate');
   process.exit(0);
 }
 if (!existsSync(cli)) {

@@ -5,12 +5,14 @@
  * "Projections"), with a progress bar on a terminal. Inline projections block the service's
  * appends while they replay (see `rebuildProjection`); async ones need their consumer stopped.
  * Databases are found as `npm run db:migrate` finds them (`<PREFIX>_DATABASE_URL`, else
- * provisioned through the admin URL or the embedded PostgreSQL, which must not be running in
- * another process).
+ * provisioned through the admin URL or the embedded PostgreSQL; while `npm start` runs that
+ * embedded server, the running server is used). A bad variable (`LOG_LEVEL`...) exits 2 before
+ * anything is done; a failure prints one line (no stack) and exits 1.
  */
 import { Command } from 'commander';
 import pino from 'pino';
 import { createServicePool, parseDatabaseConfig } from '../config/database.ts';
+import { configOrExit, parseCommonEnv } from '../config/env.ts';
 import { SERVICES } from '../config/services.ts';
 import { prepareServiceDatabases } from '../db/bootstrap.ts';
 import { createEventStore, rebuildProjection, type Projection } from '../eventstore/index.ts';
@@ -22,7 +24,9 @@ const program = new Command('rebuild')
   .option('--no-progress', 'no progress bar even on a terminal')
   .parse();
 const opts = program.opts<{ service: string; projection?: string[]; progress: boolean }>();
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const { logLevel } = await configOrExit(() => parseCommonEnv(process.env));
+const config = await configOrExit(() => parseDatabaseConfig(process.env, SERVICES));
+const logger = pino({ level: logLevel });
 
 type ProjectionsModule = { projections: readonly Projection[]; projectionMode: 'inline' | 'async' };
 const module: ProjectionsModule = await import(`../subgraphs/${opts.service}/projections/index.ts`).catch(() =>
@@ -32,8 +36,10 @@ const chosen = opts.projection
   ? opts.projection.map((name) => module.projections.find((p) => p.name === name) ?? program.error(`unknown projection "${name}": expected ${module.projections.map((p) => p.name).join(', ')}`))
   : module.projections;
 
-const config = parseDatabaseConfig(process.env, SERVICES);
-const prepared = await prepareServiceDatabases(config, [opts.service], logger);
+const prepared = await prepareServiceDatabases(config, [opts.service], logger).catch((error: unknown) => {
+  logger.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});
 const pool = createServicePool({ ...config.services[opts.service]!, url: prepared.urls[opts.service]! }, logger);
 const store = createEventStore({ pool, logger });
 try {

@@ -85,3 +85,33 @@ export function subgraphUrlOverridesFromEnv(env: NodeJS.ProcessEnv, names: reado
   }
   return overrides;
 }
+
+/** Names of the errors a configuration parser throws for bad variables (this module's and config/database.ts's). */
+const CONFIG_ERROR_NAMES = new Set(['ConfigError', 'DatabaseConfigError']);
+
+/**
+ * The variables every command validates first, whatever else it reads: `LOG_LEVEL` (and
+ * `NODE_ENV`), so that a bad value gets the same message from `npm start`, `start:service`,
+ * `db:migrate`, `rebuild`, `compose` and `demo`.
+ * @throws ConfigError naming the bad variable
+ */
+export function parseCommonEnv(env: NodeJS.ProcessEnv): { logLevel: LogLevel; nodeEnv: string } {
+  const v = parseEnv(env, { LOG_LEVEL: logLevelVar, NODE_ENV: nodeEnvVar });
+  return { logLevel: v.LOG_LEVEL, nodeEnv: v.NODE_ENV };
+}
+
+/**
+ * A command's configuration step: returns what `parse` returns, or, when it throws a
+ * configuration error (`ConfigError`, `DatabaseConfigError`), prints its message (one line per
+ * bad variable, no stack) and `usage` if given to stderr and exits with code 2 before anything
+ * started. Any other error is rethrown (a bug, not a bad variable).
+ */
+export async function configOrExit<T>(parse: () => T | Promise<T>, usage?: string): Promise<T> {
+  try {
+    return await parse();
+  } catch (error) {
+    if (!(error instanceof Error) || !CONFIG_ERROR_NAMES.has(error.name)) throw error;
+    console.error(usage ? `${error.message}\n${usage}` : error.message);
+    process.exit(2);
+  }
+}

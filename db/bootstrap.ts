@@ -5,7 +5,7 @@
  */
 import type { DatabaseConfig } from '../config/database.ts';
 import { createServicePool } from '../config/database.ts';
-import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './embedded.ts';
+import { openEmbeddedAdmin, type EmbeddedAdmin } from './embeddedAdmin.ts';
 import { silentLogger, type DbLogger } from './logger.ts';
 import { MigrateServicesError, migrateServices } from './migrate.ts';
 import { provisionWithStoredPasswords } from './provision.ts';
@@ -14,9 +14,12 @@ import { provisionWithStoredPasswords } from './provision.ts';
 export interface PreparedDatabases {
   /** Service name → login URL of its role on its own database. */
   urls: Record<string, string>;
-  /** The embedded server, when one was started (undefined with an external PostgreSQL). */
-  embedded: RunningEmbeddedPostgres | undefined;
-  /** Stops the embedded server, if any. Call after every pool is ended. Idempotent. */
+  /**
+   * The embedded server, when one is used (undefined with an external PostgreSQL): started by
+   * this call, or the one a running `npm start` of the same data directory runs (`mode: 'attached'`).
+   */
+  embedded: EmbeddedAdmin | undefined;
+  /** Stops the embedded server if this call started it. Call after every pool is ended. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -25,7 +28,8 @@ export interface PreparedDatabases {
  * - `<PREFIX>_DATABASE_URL` set: used as is (the database must exist; it is migrated);
  * - unset: its database and role are provisioned through `FLOWGRAPH_ADMIN_DATABASE_URL`, or,
  *   when that is unset too, through an embedded PostgreSQL started on
- *   `FLOWGRAPH_EMBEDDED_PG_PORT` with data in `<FLOWGRAPH_DATA_DIR>/postgres`; role passwords
+ *   `FLOWGRAPH_EMBEDDED_PG_PORT` with data in `<FLOWGRAPH_DATA_DIR>/postgres` (or, while another
+ *   process such as `npm start` runs that server, through the running server: `openEmbeddedAdmin`); role passwords
  *   are kept in `<FLOWGRAPH_DATA_DIR>/secrets.json`.
  * Then every service's database is migrated (Prisma migrations + event store schema) with the
  * service's own role, so the role owns what it creates.
@@ -37,8 +41,8 @@ export async function prepareServiceDatabases(
   config: DatabaseConfig, serviceNames: readonly string[], logger: DbLogger = silentLogger,
 ): Promise<PreparedDatabases> {
   const missing = serviceNames.filter((name) => !config.services[name]?.url);
-  let embedded: RunningEmbeddedPostgres | undefined;
-  const close = async () => { await embedded?.stop(); };
+  let embedded: EmbeddedAdmin | undefined;
+  const close = async () => { await embedded?.close(); };
   try {
     const urls: Record<string, string> = {};
     for (const name of serviceNames) {
@@ -48,7 +52,7 @@ export async function prepareServiceDatabases(
     if (missing.length > 0) {
       let adminUrl = config.adminUrl;
       if (!adminUrl) {
-        embedded = await startEmbeddedPostgres({
+        embedded = await openEmbeddedAdmin({
           port: config.embedded.port, dataDir: config.embedded.dataDir, secretsFile: config.secretsFile, logger,
         });
         adminUrl = embedded.adminUrl;

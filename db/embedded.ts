@@ -89,10 +89,14 @@ export class EmbeddedPostgresError extends Error {
       | 'NO_POSTGRES_USER' | 'UNSUPPORTED_PLATFORM' | 'BAD_DATA_DIR' | 'DATA_DIR_IN_USE'
       | 'INITDB_FAILED' | 'START_FAILED' | 'START_TIMEOUT',
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; owner?: EmbeddedPostgresOwner },
   ) {
     super(message, options);
+    this.owner = options?.owner;
   }
+
+  /** With `DATA_DIR_IN_USE`: the live process that runs the directory's server (its owner lock). */
+  readonly owner: EmbeddedPostgresOwner | undefined;
 }
 
 /**
@@ -120,7 +124,9 @@ interface RunAs { uid: number; gid: number }
 interface Binaries { initdb: string; postgres: string; nativeDir: string; version: string }
 
 const SUPERUSER = 'postgres';
-const SECRET_KEY = 'embedded-postgres-superuser';
+/** Key of the superuser password in the secrets file (`secretsFile`). */
+export const SUPERUSER_SECRET_KEY = 'embedded-postgres-superuser';
+const SECRET_KEY = SUPERUSER_SECRET_KEY;
 const STOP_ESCALATION_MS = 30_000;
 
 /**
@@ -145,8 +151,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const port = options.port ?? DEFAULT_EMBEDDED_PG_PORT;
   const requestedDir = path.resolve(options.dataDir);
   const authMethod = options.authMethod ?? 'scram-sha-256';
-  const password = options.password
-    ?? await loadOrCreateSecret(options.secretsFile ?? path.join(path.dirname(requestedDir), 'secrets.json'), SECRET_KEY);
   const runAs = postgresOsUser();
   const bins = await usableBinaries(await packageBinaries(), runAs, logger);
   const dataDir = await usableDataDir(requestedDir, runAs, logger);
@@ -159,7 +163,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 
   let child: ChildProcess;
+  let password: string;
   try {
+    // Read (or generated) once the lock is ours: a start refused with DATA_DIR_IN_USE writes nothing.
+    password = options.password
+      ?? await loadOrCreateSecret(options.secretsFile ?? path.join(path.dirname(requestedDir), 'secrets.json'), SECRET_KEY);
     const initialised = await prepareDataDir(dataDir, bins, runAs);
     if (!initialised) await initdb({ dataDir, bins, runAs, authMethod, password, logger });
     await clearStalePid(dataDir, logger);
@@ -475,7 +483,7 @@ async function acquireOwnerLock(dataDir: string, shownDir: string, port: number,
         throw new EmbeddedPostgresError('DATA_DIR_IN_USE',
           `the data directory ${shownDir} is in use by ${who}, which runs its embedded PostgreSQL `
           + `(port ${holder.port}, since ${holder.since}): stop it first, or set FLOWGRAPH_DATA_DIR to another folder `
-          + `(owner lock: ${lockFile})`);
+          + `(owner lock: ${lockFile})`, { owner: holder });
       }
       logger.warn({ lockFile, owner: holder ?? existing }, 'the process that owned the data directory is gone (a killed run): taking over');
       const aside = `${lockFile}.${process.pid}.stale`;

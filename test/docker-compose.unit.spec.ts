@@ -36,7 +36,9 @@ describe('docker-compose.yml', () => {
         expect(service.depends_on![dependency]!.condition).toBe('service_healthy');
       }
       for (const volume of service.volumes ?? []) {
-        const source = volume.split(':')[0]!;
+        const source = substitute(volume).split(':')[0]!;
+        // A bind mount (a host path, e.g. the corpus) is not a named volume.
+        if (/^[./]/.test(source)) continue;
         expect(compose.volumes, `${name} mounts volume ${source}`).toHaveProperty(source);
       }
       expect(service.healthcheck?.test.length, `${name} has a health check`).toBeGreaterThan(0);
@@ -46,7 +48,8 @@ describe('docker-compose.yml', () => {
   it.each(SERVICES.map((s) => [s.name, s] as const))('runs %s alone with its own PostgreSQL, its database URL and NATS', (name, definition) => {
     const service = services[name];
     expect(service, `service ${name}`).toBeDefined();
-    expect(service!.command).toEqual(['npm', 'run', 'start:service', '--', name]);
+    // The image's built tree, run by node itself (test/production-build.e2e.spec.ts runs it).
+    expect(service!.command).toEqual(['node', 'bin/start-service.js', name]);
     const env = service!.environment!;
     expect(env[`${definition.envPrefix}_PORT`]).toBe(String(definition.defaultPort));
     const url = new URL(substitute(env[`${definition.envPrefix}_DATABASE_URL`] ?? ''));
@@ -69,7 +72,7 @@ describe('docker-compose.yml', () => {
   it('points the gateway at every subgraph of the supergraph', async () => {
     const { subgraphs } = await readSupergraph(fileURLToPath(new URL('../supergraph.graphql', import.meta.url)));
     const gateway = services.gateway!;
-    expect(gateway.command).toEqual(['npm', 'run', 'start:service', '--', 'gateway']);
+    expect(gateway.command).toEqual(['node', 'bin/start-service.js', 'gateway']);
     for (const { name } of subgraphs) {
       const value = gateway.environment![`${name.toUpperCase()}_URL`];
       expect(value, `${name.toUpperCase()}_URL`).toBeDefined();
@@ -80,6 +83,15 @@ describe('docker-compose.yml', () => {
       expect(gateway.depends_on).toHaveProperty(url.hostname);
     }
     expect(gateway.ports).toContain('4000:4000');
+  });
+
+  it('mounts the corpus where the image looks corpusFile names up (FLOWGRAPH_CORPUS_DIR of the Dockerfile)', () => {
+    const dockerfile = readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8');
+    const corpusDir = /FLOWGRAPH_CORPUS_DIR=(\S+)/.exec(dockerfile)?.[1];
+    expect(corpusDir).toBe('/app/corpus');
+    const mount = (services.content!.volumes ?? []).map(substitute).find((v) => v.split(':')[1] === corpusDir);
+    expect(mount, 'content mounts the corpus').toBeDefined();
+    expect(mount!.split(':')[0]).toBe('../shared/corpus');
   });
 
   const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;

@@ -6,20 +6,30 @@
  * - Unset: an embedded PostgreSQL is started on 127.0.0.1:54330 (`FLOWGRAPH_TEST_PG_PORT`)
  *   with data in `${FLOWGRAPH_DATA_DIR:-.data}/postgres-test` (reused between runs), and
  *   stopped at teardown.
+ *
+ * Also points `TMPDIR` (read by `os.tmpdir()` in the workers and every process they spawn) at a
+ * directory of this run, removed at teardown (test/support/tmpdir.ts): no test leaves anything
+ * in the machine's temporary directory.
  */
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../db/embedded.ts';
 import { redactUrl } from '../../db/url.ts';
+import { createRunTmpdir } from './tmpdir.ts';
 
 /** Port of the embedded test server. */
 export const TEST_PG_PORT = 54330;
 
 export default async function setup(): Promise<() => Promise<void>> {
+  const tmp = await createRunTmpdir();
   const given = process.env.FLOWGRAPH_ADMIN_DATABASE_URL;
   if (given) {
-    await checkAnswers(given);
-    return async () => {};
+    await checkAnswers(given).catch(async (error: unknown) => {
+      await tmp.remove();
+      throw error;
+    });
+    process.env.TMPDIR = tmp.dir;
+    return () => tmp.remove();
   }
   const dataRoot = path.resolve(process.env.FLOWGRAPH_DATA_DIR || '.data');
   const server = await startEmbeddedPostgres({
@@ -28,8 +38,11 @@ export default async function setup(): Promise<() => Promise<void>> {
     secretsFile: path.join(dataRoot, 'secrets-test.json'),
   });
   process.env.FLOWGRAPH_ADMIN_DATABASE_URL = server.adminUrl;
+  // Set after the persistent test server started: its data (and any relocation) outlives runs.
+  process.env.TMPDIR = tmp.dir;
   return async () => {
     await server.stop();
+    await tmp.remove();
   };
 }
 

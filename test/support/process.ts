@@ -35,12 +35,29 @@ export { freePort } from './ports.ts';
 
 /**
  * Spawns `bin/<script>` with `args` in the repository root. `env` is the WHOLE environment of
- * the child (nothing of the test's own environment leaks in except PATH and HOME).
+ * the child (nothing of the test's own environment leaks in except PATH, HOME and TMPDIR).
  */
 export function spawnFlowgraph(script: 'start.ts' | 'start-service.ts', args: string[], env: Record<string, string | undefined>): FlowgraphProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('bin', script), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+  return spawnCommand(process.execPath, ['--import', 'tsx', path.join('bin', script), ...args], env);
+}
+
+/**
+ * Spawns `npm run <script> -- <args>` in the repository root, as a user types it (the pid is
+ * npm's; the flowgraph process is its child). `env` as for {@link spawnFlowgraph}.
+ */
+export function spawnNpm(script: string, args: string[], env: Record<string, string | undefined>): FlowgraphProcess {
+  return spawnCommand('npm', ['run', '--silent', script, ...(args.length > 0 ? ['--', ...args] : [])], env);
+}
+
+/**
+ * Spawns `command` in `cwd` (default the repository root) with `env` as its whole environment
+ * (plus PATH and HOME). `env` as for {@link spawnFlowgraph}.
+ */
+export function spawnCommand(command: string, args: string[], env: Record<string, string | undefined>, cwd = ROOT): FlowgraphProcess {
+  const child = spawn(command, args, {
+    cwd,
+    // TMPDIR: the test run's temporary directory (test/support/tmpdir.ts), removed at teardown.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,68 @@
+/**
+ * Every command checks the environment before it starts anything: a bad `LOG_LEVEL` (or a bad
+ * database variable) gets the same message from each, naming the variable, with no stack, exit
+ * code 2, and nothing created (no data directory, no supergraph written).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnNpm } from './support/process.ts';
+
+describe('a bad variable, whatever the command', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-config-errors-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** [script, args]: every npm script that starts flowgraph or works on its databases. */
+  const commands = (): Array<[string, string[]]> => [
+    ['start', []],
+    ['start:service', ['workflows']],
+    ['start:service', ['gateway']],
+    ['db:migrate', []],
+    ['rebuild', ['--service', 'workflows', '--no-progress']],
+    ['compose', [path.join(dir, 'supergraph.graphql')]],
+    ['demo', ['--files', 'a.txt']],
+  ];
+
+  /** Runs each command with `env`; returns its exit and the lines naming `variable`. */
+  async function runAll(env: Record<string, string>, variable: string, only?: string[]) {
+    const results = [];
+    for (const [script, args] of commands().filter(([script]) => !only || only.includes(script))) {
+      const proc = spawnNpm(script, args, { NODE_ENV: 'development', FLOWGRAPH_DATA_DIR: path.join(dir, 'data'), ...env });
+      const exit = await proc.exited;
+      results.push({ command: `${script} ${args.join(' ')}`, exit, output: proc.output(), lines: proc.output().split('\n').filter((l) => l.includes(`${variable}:`)) });
+    }
+    return results;
+  }
+
+  it('LOG_LEVEL: every command exits 2 with the same one-line reason before starting anything', async () => {
+    const results = await runAll({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+    const expected = '  LOG_LEVEL: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent" (got "loud")';
+    for (const { command, exit, output, lines } of results) {
+      expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
+      expect(lines, command).toEqual([expected]);
+      expect(output, command).not.toMatch(/^\s+at /m);
+    }
+    expect(existsSync(path.join(dir, 'data'))).toBe(false);
+    expect(existsSync(path.join(dir, 'supergraph.graphql'))).toBe(false);
+  }, 120_000);
+
+  it('a database variable: npm start, db:migrate and rebuild exit 2 with the same reason before starting anything', async () => {
+    const results = await runAll({ FLOWGRAPH_EMBEDDED_PG_PORT: 'lots' }, 'FLOWGRAPH_EMBEDDED_PG_PORT', ['start', 'db:migrate', 'rebuild']);
+    expect(results).toHaveLength(3);
+    const [first] = results;
+    expect(first!.lines).toHaveLength(1);
+    for (const { command, exit, output, lines } of results) {
+      expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
+      expect(lines, command).toEqual(first!.lines);
+      expect(output, command).not.toMatch(/^\s+at /m);
+    }
+    expect(existsSync(path.join(dir, 'data'))).toBe(false);
+  }, 120_000);
+});
