@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { operationLimitsFromEnv, type OperationLimits } from '../gateway/operationLimits.ts';
+import { DEFAULT_SUBGRAPH_TIMEOUT_MS } from '../gateway/subgraphDataSource.ts';
 import type { LogLevel } from './env.ts';
 import { z } from 'zod';
 import {
@@ -42,6 +43,74 @@ export interface GatewayConfig {
   operationLimits: OperationLimits;
   /** `GATEWAY_WS_*`: limits of the graphql-ws endpoint (see {@link websocketLimitsFromEnv}). */
   websocketLimits: Required<Omit<WsServerLimits, 'closeTimeoutMs'>>;
+  /** `GATEWAY_CORS_ORIGINS`: the browser origins allowed besides the gateway's own (see {@link corsOriginsFromEnv}). */
+  corsOrigins: CorsOrigins;
+  /** `GATEWAY_SUBGRAPH_TIMEOUT_MS`: longest wait for a subgraph's answer, in ms (0 = none). @default 30_000 */
+  subgraphTimeoutMs: number;
+}
+
+/**
+ * Browser origins allowed to call the gateway (CORS, and the websocket upgrade's `Origin`):
+ * `'*'` for any, else a list of origins (`scheme://host[:port]`, as the `Origin` header
+ * spells them). A request of the gateway's own origin (its `Origin` names the `Host` it was
+ * sent to) and a request without `Origin` (not from a browser) are always allowed.
+ */
+export type CorsOrigins = '*' | readonly string[];
+
+/** Keyword of `GATEWAY_CORS_ORIGINS` for "no origin but the gateway's own". */
+export const SAME_ORIGIN_ONLY = 'same-origin';
+
+/**
+ * One origin of `GATEWAY_CORS_ORIGINS` normalised as browsers send the `Origin` header (WHATWG
+ * URL `origin`: lower-case scheme and host, no default port), or undefined when `value` is no
+ * http(s) origin (credentials, a path, a query or a fragment).
+ */
+export function normaliseOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads `GATEWAY_CORS_ORIGINS` (README, "Configuration"): `*` (any origin), `same-origin` (none
+ * but the gateway's own), or a comma-separated list of origins (`https://app.example,http://localhost:3000`).
+ * Unset or empty: `*` in development, so Apollo Sandbox (served from another origin when opened
+ * at studio.apollographql.com) and local tools work; same-origin only with `NODE_ENV=production`.
+ * @throws ConfigError naming the variable when an entry is not an http(s) origin
+ */
+export function corsOriginsFromEnv(env: NodeJS.ProcessEnv): CorsOrigins {
+  const v = parseEnv(env, {
+    NODE_ENV: nodeEnvVar,
+    GATEWAY_CORS_ORIGINS: z
+      .preprocess((value) => (value === '' ? undefined : value), z.string().optional())
+      .refine(
+        (value) =>
+          value === undefined ||
+          value.trim() === '*' ||
+          value.trim() === SAME_ORIGIN_ONLY ||
+          value.split(',').every((entry) => normaliseOrigin(entry.trim()) !== undefined),
+        `expected "*", "${SAME_ORIGIN_ONLY}" or a comma-separated list of origins such as https://app.example`,
+      ),
+  });
+  const value = v.GATEWAY_CORS_ORIGINS?.trim();
+  if (value === undefined) return v.NODE_ENV === 'production' ? [] : '*';
+  if (value === '*') return '*';
+  if (value === SAME_ORIGIN_ONLY) return [];
+  return [...new Set(value.split(',').map((entry) => normaliseOrigin(entry.trim())!))];
+}
+
+/**
+ * Reads `GATEWAY_SUBGRAPH_TIMEOUT_MS` (README, "Configuration"): the longest the gateway waits
+ * for a subgraph's answer, in ms; unset or empty = 30 000, 0 = no timeout.
+ * @throws ConfigError when it is not a non-negative integer
+ */
+export function subgraphTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number {
+  return parseEnv(env, { GATEWAY_SUBGRAPH_TIMEOUT_MS: countVar(DEFAULT_SUBGRAPH_TIMEOUT_MS) }).GATEWAY_SUBGRAPH_TIMEOUT_MS;
 }
 
 /** A non-negative integer variable (empty = default). */
@@ -94,5 +163,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     supergraphPath: path.resolve(v.SUPERGRAPH_PATH),
     operationLimits: operationLimitsFromEnv(env),
     websocketLimits: websocketLimitsFromEnv(env),
+    corsOrigins: corsOriginsFromEnv(env),
+    subgraphTimeoutMs: subgraphTimeoutMsFromEnv(env),
   };
 }

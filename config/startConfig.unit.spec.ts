@@ -25,6 +25,8 @@ describe('parseStartConfig', () => {
         keepAliveIntervalMs: 12_000,
         maxBufferedBytes: 4_194_304,
       },
+      corsOrigins: '*',
+      subgraphTimeoutMs: 30_000,
     });
     expect(config.services.map((s) => [s.definition.name, s.port])).toEqual([
       ['workflows', 4001],

@@ -5,7 +5,8 @@
 import type { ClientBase, Pool } from 'pg';
 import { checkLogPosition, compareLogPositions, LOG_START } from './cursor.ts';
 import { checkStreamId } from './validate.ts';
-import { InvalidEventDataError } from './errors.ts';
+import { InexactNumberError, InvalidEventDataError } from './errors.ts';
+import { formatJsonPath, parseJsonExactly } from './jsonNumbers.ts';
 import { ADVISORY_LOCK } from './schema.ts';
 import type { LogPosition, ReadAllOptions, ReadAllResult, ReadStreamOptions, RecordedEvent, Upcasters } from './types.ts';
 
@@ -22,17 +23,22 @@ interface EventRow {
   transaction_id: string;
   type: string;
   schema_version: number;
-  data: unknown;
-  metadata: RecordedEvent['metadata'];
+  /** jsonb as text (`data::text`): parsed here, so that no number is rounded silently. */
+  data: string;
+  /** jsonb as text (`metadata::text`). */
+  metadata: string;
   recorded_at: Date;
 }
 
 const COLUMNS = `event_id, stream_id, stream_position, global_position, transaction_id::text AS transaction_id,
-  type, schema_version, data, metadata, recorded_at`;
+  type, schema_version, data::text AS data, metadata::text AS metadata, recorded_at`;
 
 /**
  * Turns a stored row into a `RecordedEvent`, upcasting its payload to the current version.
- * Upcasters are chained: `upcasters[type][v]` produces version v+1.
+ * Upcasters are chained: `upcasters[type][v]` produces version v+1. `data` and `metadata`
+ * arrive as jsonb text and are parsed exactly (eventstore/jsonNumbers.ts): a number no double
+ * holds exactly (only another writer can have stored one) fails the read.
+ * @throws InexactNumberError naming the event, the column, the number's path and its text
  */
 export function toRecordedEvent(row: EventRow, upcasters: Upcasters | undefined): RecordedEvent {
   const event: RecordedEvent = {
@@ -43,8 +49,8 @@ export function toRecordedEvent(row: EventRow, upcasters: Upcasters | undefined)
     transactionId: row.transaction_id,
     type: row.type,
     schemaVersion: row.schema_version,
-    data: row.data,
-    metadata: row.metadata,
+    data: parseColumn(row, 'data'),
+    metadata: parseColumn(row, 'metadata') as RecordedEvent['metadata'],
     recordedAt: row.recorded_at,
   };
   const chain = upcasters?.[row.type];
@@ -57,10 +63,19 @@ export function toRecordedEvent(row: EventRow, upcasters: Upcasters | undefined)
   return event;
 }
 
+function parseColumn(row: EventRow, column: 'data' | 'metadata'): unknown {
+  const parsed = parseJsonExactly(row[column]);
+  if (parsed.inexact) {
+    throw new InexactNumberError(row.stream_id, Number(row.stream_position), row.event_id, column, formatJsonPath(parsed.inexact.path), parsed.inexact.text);
+  }
+  return parsed.value;
+}
+
 /**
  * Reads one stream, ordered by stream position whatever plan PostgreSQL picks.
  * @returns the events, `[]` when the stream does not exist
- * @throws InvalidStreamIdError, InvalidEventDataError (bad from/count)
+ * @throws InvalidStreamIdError, InvalidEventDataError (bad from/count); InexactNumberError for a
+ *   stored number a double cannot hold exactly
  */
 export async function readStream(
   db: Pool | ClientBase,
@@ -149,7 +164,8 @@ bound AS (
  * With `streamId`, only that stream's events are returned (read through the
  * `(stream_id, stream_position)` index); the position still moves to the safe bound when the
  * page is not full, exactly as with `types`.
- * @throws InvalidEventDataError for a bad `after`, `count` or `types`; InvalidStreamIdError for a bad `streamId`
+ * @throws InvalidEventDataError for a bad `after`, `count` or `types`; InvalidStreamIdError for a bad `streamId`;
+ *   InexactNumberError for a stored number a double cannot hold exactly (the page is not returned)
  */
 export async function readAll(
   db: Pool | ClientBase,
@@ -180,7 +196,7 @@ export async function readAll(
     `WITH ${LOG_BOUND_CTE},
      page AS (
        SELECT e.event_id, e.stream_id, e.stream_position, e.global_position, e.transaction_id::text AS transaction_id,
-              e.type, e.schema_version, e.data, e.metadata, e.recorded_at
+              e.type, e.schema_version, e.data::text AS data, e.metadata::text AS metadata, e.recorded_at
          FROM eventstore.events e
         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
           AND e.transaction_id < (SELECT xid FROM bound)${filter}

@@ -2,7 +2,9 @@
  * Apollo Server 5 on Node's HTTP server (Apollo's `executeHTTPGraphQLRequest` integration API),
  * without the standalone helper so that listen errors reject, bodies are bounded and the path
  * is fixed:
- * - `POST|GET <path>`: GraphQL (JSON bodies up to `maxBodyBytes`);
+ * - `POST|GET <path>`: GraphQL (JSON bodies up to `maxBodyBytes`); a number in the body (or
+ *   in GET's `variables`) that a double cannot hold exactly is HTTP 400 `BAD_USER_INPUT`
+ *   (`reason: 'INEXACT_NUMBER'`, eventstore/jsonNumbers.ts) instead of being rounded;
  * - `GET /health`: 200 `{"status":"ok"}`;
  * - anything else: 404.
  */
@@ -10,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext, type ContextFunction } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
 
 /** Options of `listenApollo`. */
 export interface ListenApolloOptions<TContext extends BaseContext> {
@@ -73,6 +76,9 @@ export async function listenApollo<TContext extends BaseContext>(
         return send(res, 400, { errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
       }
     }
+    // JSON.parse has rounded any number a double cannot hold: refuse those (eventstore/jsonNumbers.ts).
+    const inexact = inexactNumberRefusal(body) ?? inexactNumberRefusal(url.searchParams.get('variables') ?? '', ['variables']);
+    if (inexact) return send(res, 400, { errors: [inexact] });
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);

@@ -1,19 +1,42 @@
 /** Custom scalars of the subgraphs: `JSON` and `DateTime`. */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
-import { MAX_JSON_DEPTH } from '../eventstore/index.ts';
+import { describeInexactNumber, formatJsonPath, isExactNumberText, MAX_JSON_DEPTH, shortNumberText } from '../eventstore/index.ts';
 
 /**
  * Any JSON value; literals are turned into plain values (variables inside them resolved).
  * Input nested deeper than `MAX_JSON_DEPTH` (64) levels of objects and arrays is refused with
  * `BAD_USER_INPUT`, the event store's own limit (eventstore/validate.ts).
+ *
+ * Numbers are IEEE-754 doubles and must be exact (eventstore/jsonNumbers.ts): a literal number
+ * whose source text a double cannot hold (`9007199254740993`, `0.1000000000000000055`, `1e400`)
+ * is refused with a GraphQLError naming its text and place in the literal (`extensions`: `code`
+ * `BAD_USER_INPUT`, `reason` `INEXACT_NUMBER`, `value`, `jsonPath`). graphql-js reports it during
+ * validation, so a subgraph's Apollo Server answers it as HTTP 400 `GRAPHQL_VALIDATION_FAILED`
+ * with that message; the gateway refuses such literals itself, as `BAD_USER_INPUT`, before
+ * planning (gateway/exactNumbers.ts). Variables arrive already parsed: their raw text is checked
+ * where the request is read (`federation/httpServer.ts`, `ws/server.ts`). `-0` becomes `0` (the
+ * same decimal value; the event store refuses `-0`, which JSON cannot keep).
  */
 export const JSONScalar = new GraphQLScalarType({
   name: 'JSON',
-  description: `Any JSON value (object, array, string, number, boolean or null), nested at most ${MAX_JSON_DEPTH} levels deep.`,
+  description: `Any JSON value (object, array, string, number, boolean or null), nested at most ${MAX_JSON_DEPTH} levels deep. Numbers are IEEE-754 doubles: one that a double cannot hold exactly (e.g. 9007199254740993) is refused; send it as a string.`,
   serialize: (value) => value,
-  parseValue: (value) => checkDepth(value),
-  parseLiteral: (ast, variables) => checkDepth(literalValue(ast, variables ?? undefined)),
+  parseValue: (value) => withoutNegativeZero(checkDepth(value)),
+  parseLiteral: (ast, variables) => withoutNegativeZero(checkDepth(literalValue(ast, variables ?? undefined, []))),
 });
+
+/** `value` with every `-0` replaced by `0`; `value` itself when it holds none. Called after `checkDepth`. */
+function withoutNegativeZero(value: unknown): unknown {
+  if (Object.is(value, -0)) return 0;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    const items = value.map(withoutNegativeZero);
+    return items.some((item, i) => !Object.is(item, value[i])) ? items : value;
+  }
+  const entries = Object.entries(value);
+  const mapped = entries.map(([key, item]) => [key, withoutNegativeZero(item)] as const);
+  return mapped.some(([, item], i) => !Object.is(item, entries[i]![1])) ? Object.fromEntries(mapped) : value;
+}
 
 /**
  * Returns `value` when its objects and arrays nest at most `MAX_JSON_DEPTH` levels.
@@ -32,7 +55,8 @@ function checkDepth(value: unknown): unknown {
   return value;
 }
 
-function literalValue(ast: ValueNode, variables: Record<string, unknown> | undefined): unknown {
+/** @throws GraphQLError BAD_USER_INPUT (reason INEXACT_NUMBER) for a number literal no double holds exactly */
+function literalValue(ast: ValueNode, variables: Record<string, unknown> | undefined, path: (string | number)[]): unknown {
   switch (ast.kind) {
     case Kind.STRING:
     case Kind.BOOLEAN:
@@ -40,13 +64,20 @@ function literalValue(ast: ValueNode, variables: Record<string, unknown> | undef
       return ast.value;
     case Kind.INT:
     case Kind.FLOAT:
+      if (!isExactNumberText(ast.value)) {
+        const inexact = { path, text: ast.value };
+        throw new GraphQLError(describeInexactNumber(inexact), {
+          nodes: [ast],
+          extensions: { code: 'BAD_USER_INPUT', reason: 'INEXACT_NUMBER', value: shortNumberText(ast.value), jsonPath: formatJsonPath(path) },
+        });
+      }
       return Number(ast.value);
     case Kind.NULL:
       return null;
     case Kind.LIST:
-      return ast.values.map((v) => literalValue(v, variables));
+      return ast.values.map((v, i) => literalValue(v, variables, [...path, i]));
     case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalValue(f.value, variables)]));
+      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalValue(f.value, variables, [...path, f.name.value])]));
     case Kind.VARIABLE:
       return variables?.[ast.name.value];
   }

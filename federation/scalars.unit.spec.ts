@@ -33,3 +33,36 @@ describe('JSONScalar', () => {
     expect(() => JSONScalar.parseLiteral({ kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: 'v' } }, { v: nested(MAX_JSON_DEPTH + 1) })).toThrow(/at most 64 levels/);
   });
 });
+
+describe('JSONScalar numbers', () => {
+  const refusal = (run: () => unknown): unknown => {
+    try {
+      run();
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it('refuses a literal number a double cannot hold exactly with BAD_USER_INPUT naming its text and path', () => {
+    for (const [literal, text, jsonPath] of [
+      ['{ big: 9007199254740993 }', '9007199254740993', 'big'],
+      ['[1, { n: 9223372036854775807 }]', '9223372036854775807', '[1].n'],
+      ['0.1000000000000000055', '0.1000000000000000055', '$'],
+      ['{ a: [1e400] }', '1e400', 'a[0]'],
+    ] as const) {
+      const error = refusal(() => JSONScalar.parseLiteral(parseValue(literal), undefined));
+      expect(error, literal).toBeInstanceOf(GraphQLError);
+      expect(error).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', reason: 'INEXACT_NUMBER', value: text, jsonPath } });
+      expect((error as Error).message).toContain(text);
+    }
+  });
+
+  it('keeps exact literal numbers as written: 2^53, 1e300, 0.1, 123.456, -5, and turns -0 into 0', () => {
+    expect(JSONScalar.parseLiteral(parseValue('{ a: 9007199254740992, b: 1e300, c: 0.1, d: 123.456, e: -5, f: 100.0 }'), undefined)).toEqual({ a: 2 ** 53, b: 1e300, c: 0.1, d: 123.456, e: -5, f: 100 });
+    expect(Object.is(JSONScalar.parseLiteral(parseValue('-0'), undefined), 0)).toBe(true);
+    expect(Object.is((JSONScalar.parseValue({ x: [-0] }) as { x: number[] }).x[0], 0)).toBe(true);
+    const untouched = { x: [1, 'a'] };
+    expect(JSONScalar.parseValue(untouched)).toBe(untouched);
+  });
+});

@@ -8,16 +8,30 @@ export const GatewayErrorCode = {
   Unauthenticated: 'UNAUTHENTICATED',
   /** A subgraph could not be reached (connection refused, reset, DNS failure...). */
   SubgraphUnavailable: 'SUBGRAPH_UNAVAILABLE',
+  /**
+   * A subgraph did not answer (headers and body) within the gateway's subgraph request timeout
+   * (`GATEWAY_SUBGRAPH_TIMEOUT_MS`, 30 s by default); the request to it is aborted. For a
+   * mutation, whether the subgraph applied it is unknown (as for `SUBGRAPH_UNAVAILABLE` once sent).
+   */
+  SubgraphTimeout: 'SUBGRAPH_TIMEOUT',
   /** A subgraph answered with a non-2xx HTTP status (401 and 403 keep `UNAUTHENTICATED`/`FORBIDDEN`). */
   SubgraphRequestFailed: 'SUBGRAPH_REQUEST_FAILED',
-  /** The HTTP request body is not valid JSON or is larger than the gateway accepts (HTTP 400/413). */
+  /**
+   * The HTTP request body is not valid JSON or is larger than the gateway accepts (HTTP 400/413),
+   * or it is a `subscription`, which the gateway serves over its websocket only (HTTP 400).
+   */
   BadRequest: 'BAD_REQUEST',
+  /**
+   * A browser request (HTTP, CORS preflight or websocket upgrade) from an `Origin` that
+   * `GATEWAY_CORS_ORIGINS` does not allow (HTTP 403).
+   */
+  Forbidden: 'FORBIDDEN',
   /** The gateway has not finished loading its supergraph, or is shutting down (HTTP 503). */
   GatewayNotReady: 'GATEWAY_NOT_READY',
   /**
    * The operation exceeds one of the gateway's operation limits (HTTP 400); `extensions.limit`
    * names it: `maxDepth`, `maxAliases`, `maxDirectives`, `maxTokens` or `maxCost`
-   * (see `gateway/operationLimits.ts`). A variable nested too deep is `BAD_USER_INPUT` instead.
+   * (see `gateway/operationLimits.ts`), or `maxDocumentBytes` (HTTP 413, before parsing). A variable nested too deep is `BAD_USER_INPUT` instead.
    */
   OperationLimitExceeded: 'OPERATION_LIMIT_EXCEEDED',
   /**

@@ -2,6 +2,9 @@
  * Operation limits of the gateway (DESIGN.md, "gateway/ … operation limits"): what one GraphQL
  * request may ask for before anything is planned or sent to a subgraph.
  *
+ * - **document size**: a document (the request's `query` text) longer than `maxDocumentBytes`
+ *   bytes of UTF-8 is refused before it is parsed (HTTP 413), so comments and whitespace, which
+ *   the token limit does not count, cannot make the gateway read and parse megabytes;
  * - **tokens**: the parser stops after `maxTokens` lexical tokens (graphql-js `maxTokens`), so a
  *   huge document costs no more than that to parse and validate;
  * - **depth**, **aliases**, **directives** and **cost** of the operation being executed, measured
@@ -68,6 +71,11 @@ export interface OperationLimits {
   maxCost: number;
   /** Deepest nesting of objects and arrays in one variable's value (`GATEWAY_MAX_VARIABLE_DEPTH`). */
   maxVariableDepth: number;
+  /**
+   * Largest document (the `query` text) in bytes of UTF-8, checked before parsing
+   * (`GATEWAY_MAX_DOCUMENT_BYTES`; see {@link checkDocumentSize}).
+   */
+  maxDocumentBytes: number;
 }
 
 /**
@@ -77,6 +85,13 @@ export interface OperationLimits {
  * `trace(first: 10000)` asking for every field of `Trace`, `TraceEntry` and `ObservedEvent`
  * costs 310 000; `run { timeline(first: 10000) { event { type source } } }` 60 002; `trace`
  * with its default 1000 entries 20 000.
+ *
+ * `maxDocumentBytes` is 64 KiB: 32 bytes for each of the `maxTokens` tokens, so a document the
+ * token limit lets through is not refused for its size unless it is mostly comments, whitespace
+ * or long inline strings (large values go in variables, which it does not count). The largest
+ * documents of the repository are far below: graphql-js's full introspection query (every
+ * option on, as Apollo Sandbox sends it) is 2 068 bytes, the largest query of `client/`,
+ * `bench/` and `bin/` 261 bytes.
  */
 export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = Object.freeze({
   maxDepth: 12,
@@ -85,6 +100,7 @@ export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = Object.freeze
   maxTokens: 2000,
   maxCost: 500_000,
   maxVariableDepth: 64,
+  maxDocumentBytes: 65_536,
 });
 
 /** The environment variable of each limit. */
@@ -95,6 +111,7 @@ export const OPERATION_LIMIT_VARIABLES = {
   maxTokens: 'GATEWAY_MAX_TOKENS',
   maxCost: 'GATEWAY_MAX_COST',
   maxVariableDepth: 'GATEWAY_MAX_VARIABLE_DEPTH',
+  maxDocumentBytes: 'GATEWAY_MAX_DOCUMENT_BYTES',
 } as const satisfies Record<keyof OperationLimits, string>;
 
 /** Page size assumed for a `first`/`last` argument that is absent and has no default in the schema. */
@@ -129,6 +146,7 @@ export function operationLimitsFromEnv(env: NodeJS.ProcessEnv): OperationLimits 
     GATEWAY_MAX_TOKENS: limitVar(DEFAULT_OPERATION_LIMITS.maxTokens),
     GATEWAY_MAX_COST: limitVar(DEFAULT_OPERATION_LIMITS.maxCost),
     GATEWAY_MAX_VARIABLE_DEPTH: limitVar(DEFAULT_OPERATION_LIMITS.maxVariableDepth),
+    GATEWAY_MAX_DOCUMENT_BYTES: limitVar(DEFAULT_OPERATION_LIMITS.maxDocumentBytes),
   });
   return {
     maxDepth: v.GATEWAY_MAX_DEPTH,
@@ -137,6 +155,7 @@ export function operationLimitsFromEnv(env: NodeJS.ProcessEnv): OperationLimits 
     maxTokens: v.GATEWAY_MAX_TOKENS,
     maxCost: v.GATEWAY_MAX_COST,
     maxVariableDepth: v.GATEWAY_MAX_VARIABLE_DEPTH,
+    maxDocumentBytes: v.GATEWAY_MAX_DOCUMENT_BYTES,
   };
 }
 
@@ -166,6 +185,31 @@ export function jsonDepth(value: unknown, stopAbove = Number.POSITIVE_INFINITY):
 function limitExceeded(message: string, limit: keyof OperationLimits): GraphQLErrorInstance {
   return new GraphQLError(message, {
     extensions: { code: GatewayErrorCode.OperationLimitExceeded, limit, http: { status: 400 } },
+  });
+}
+
+/** HTTP status of a document over `maxDocumentBytes`: 413 Content Too Large (RFC 9110, section 15.5.14). */
+export const DOCUMENT_TOO_LARGE_STATUS = 413;
+
+/**
+ * Checks the size of a request's document before it is parsed: `query` (when a string) may take
+ * at most `maxDocumentBytes` bytes in UTF-8 (0 = no limit). Anything else (no `query`, a
+ * non-string) passes: Apollo Server answers those itself.
+ * @throws GraphQLError `OPERATION_LIMIT_EXCEEDED` with `extensions.limit: 'maxDocumentBytes'` and
+ *   `extensions.max` (the limit), HTTP status 413
+ */
+export function checkDocumentSize(query: unknown, maxDocumentBytes: number): void {
+  if (typeof query !== 'string' || maxDocumentBytes <= 0) return;
+  // A UTF-16 unit is 1 to 3 bytes of UTF-8: most documents are decided without measuring.
+  if (query.length * 3 <= maxDocumentBytes) return;
+  if (query.length <= maxDocumentBytes && Buffer.byteLength(query, 'utf8') <= maxDocumentBytes) return;
+  throw new GraphQLError(`Document exceeds the limit of ${maxDocumentBytes} bytes; pass large values as variables.`, {
+    extensions: {
+      code: GatewayErrorCode.OperationLimitExceeded,
+      limit: 'maxDocumentBytes',
+      max: maxDocumentBytes,
+      http: { status: DOCUMENT_TOO_LARGE_STATUS },
+    },
   });
 }
 

@@ -12,6 +12,7 @@ import {
   ASSUMED_PAGE_SIZE,
   DEFAULT_OPERATION_LIMITS,
   MAX_INLINE_LIST_DEPTH,
+  checkDocumentSize,
   checkInlineValueDepth,
   checkOperationLimits,
   checkVariableDepth,
@@ -42,7 +43,7 @@ const schema = buildSchema(/* GraphQL */ `
   type Run { id: ID! }
 `);
 
-const NO_LIMITS: OperationLimits = { maxDepth: 0, maxAliases: 0, maxDirectives: 0, maxTokens: 0, maxCost: 0, maxVariableDepth: 0 };
+const NO_LIMITS: OperationLimits = { maxDepth: 0, maxAliases: 0, maxDirectives: 0, maxTokens: 0, maxCost: 0, maxVariableDepth: 0, maxDocumentBytes: 0 };
 
 /** The error `checkOperationLimits` throws for `source`, or undefined when it passes. */
 function rejection(source: string, limits: Partial<OperationLimits>, variables: Record<string, unknown> = {}): GraphQLError | undefined {
@@ -222,12 +223,43 @@ describe('inline value depth', () => {
   });
 });
 
+describe('document size', () => {
+  const refusal = (query: unknown, max: number) => {
+    try {
+      checkDocumentSize(query, max);
+      return undefined;
+    } catch (error) {
+      return error as GraphQLError;
+    }
+  };
+
+  it('refuses a document of comments and whitespace over maxDocumentBytes, which the token limit does not count', () => {
+    const query = `{ a }${' '.repeat(70_000)}#${'x'.repeat(10)}`;
+    const error = refusal(query, DEFAULT_OPERATION_LIMITS.maxDocumentBytes);
+    expect(error).toBeInstanceOf(GraphQLError);
+    expect(error?.message).toBe('Document exceeds the limit of 65536 bytes; pass large values as variables.');
+    expect(error?.extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 65_536, http: { status: 413 } });
+  });
+
+  it('counts bytes of UTF-8, not UTF-16 units: 100 × "😀" (200 units) is 400 bytes (407 with the rest)', () => {
+    const query = `#${'😀'.repeat(100)}\n{ a }`;
+    expect(refusal(query, 407)).toBeUndefined();
+    expect(refusal(query, 406)?.extensions.limit).toBe('maxDocumentBytes');
+  });
+
+  it('lets anything through with 0, and leaves a missing or non-string query to Apollo Server', () => {
+    expect(refusal('x'.repeat(1_000_000), 0)).toBeUndefined();
+    expect(refusal(undefined, 10)).toBeUndefined();
+    expect(refusal({ not: 'a string'.repeat(10) }, 10)).toBeUndefined();
+  });
+});
+
 describe('configuration', () => {
   it('defaults every limit, reads GATEWAY_MAX_* (empty = default, 0 = off)', () => {
     expect(operationLimitsFromEnv({})).toEqual(DEFAULT_OPERATION_LIMITS);
     // The subgraphs' JSON scalar refuses deeper values with BAD_USER_INPUT too: one answer for clients.
     expect(DEFAULT_OPERATION_LIMITS.maxVariableDepth).toBe(MAX_JSON_DEPTH);
-    expect(DEFAULT_OPERATION_LIMITS).toEqual({ maxDepth: 12, maxAliases: 20, maxDirectives: 50, maxTokens: 2000, maxCost: 500_000, maxVariableDepth: 64 });
+    expect(DEFAULT_OPERATION_LIMITS).toEqual({ maxDepth: 12, maxAliases: 20, maxDirectives: 50, maxTokens: 2000, maxCost: 500_000, maxVariableDepth: 64, maxDocumentBytes: 65_536 });
     expect(
       operationLimitsFromEnv({
         GATEWAY_MAX_DEPTH: '8',
@@ -236,8 +268,9 @@ describe('configuration', () => {
         GATEWAY_MAX_TOKENS: '0',
         GATEWAY_MAX_COST: '250000',
         GATEWAY_MAX_VARIABLE_DEPTH: '32',
+        GATEWAY_MAX_DOCUMENT_BYTES: '4096',
       }),
-    ).toEqual({ maxDepth: 8, maxAliases: 20, maxDirectives: 5, maxTokens: 0, maxCost: 250_000, maxVariableDepth: 32 });
+    ).toEqual({ maxDepth: 8, maxAliases: 20, maxDirectives: 5, maxTokens: 0, maxCost: 250_000, maxVariableDepth: 32, maxDocumentBytes: 4096 });
   });
 
   it('refuses a value that is not a non-negative integer, naming the variable', () => {

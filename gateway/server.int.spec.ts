@@ -7,6 +7,8 @@ import type http from 'node:http';
 import { GraphQLError } from 'graphql';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { eventually } from '../eventstore/testing/fixture.ts';
 import { createGatewayClient } from '../test/support/client.ts';
 import { unauthenticated } from './auth.ts';
 import { composeSupergraph } from './composeSupergraph.ts';
@@ -130,6 +132,7 @@ describe('gateway in front of real subgraphs', () => {
     expect(down.data).toEqual({ thing: { id: '2', name: 'thing 2', score: null } });
     expect(down.errors?.[0]?.message).toBe('Subgraph "scores" is unavailable');
     expect(down.errors?.[0]?.extensions).toEqual({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'scores' });
+    expect(down.errors?.[0]?.path).toEqual(['thing', 'score']);
 
     const health = await fetch(new URL('/health', gateway.url));
     expect(health.status).toBe(200);
@@ -207,5 +210,229 @@ describe('gateway in front of real subgraphs', () => {
     await Promise.all([other.close(), other.close()]);
     await other.close();
     await expect(fetch(new URL('/health', other.url))).rejects.toThrow();
+  });
+});
+
+const SUBSCRIPTION_SDL = /* GraphQL */ `
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Tick @key(fields: "id") { id: ID! }
+  type Query { tick: Tick }
+  type Subscription { ticks: Tick }
+`;
+
+/** POSTs `query` as JSON (with extra `headers`); the status, headers and parsed body. */
+async function post(url: string, query: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as { data?: any; errors?: any[] }) : undefined };
+}
+
+/** Opens a graphql-transport-ws socket to `url` (http → ws) and acknowledges it; `origin` is sent as `Origin`. */
+async function openAcknowledgedSocket(url: string, origin?: string) {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', origin !== undefined ? { origin } : {});
+  const frames: any[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ type: 'connection_init' }));
+  await eventually(() => frames.some((frame) => frame.type === 'connection_ack'), 10_000, 'connection_ack');
+  return { ws, frames };
+}
+
+/** The HTTP status a websocket upgrade to `url` with `Origin: origin` is answered with (101 when it opens). */
+async function upgradeStatus(url: string, origin: string): Promise<number> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', { origin });
+  return new Promise<number>((resolve, reject) => {
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}
+
+describe('gateway protocol edges (issue 11)', () => {
+  let things: TestSubgraph;
+  let ticks: TestSubgraph;
+  let supergraphSdl: string;
+  const gateways: RunningGateway[] = [];
+  const start = async (options: Partial<Parameters<typeof startGateway>[0]> = {}) => {
+    const gateway = await startGateway({ supergraphSdl, port: 0, host: '127.0.0.1', logger, ...options });
+    gateways.push(gateway);
+    return gateway;
+  };
+
+  beforeAll(async () => {
+    things = await testSubgraph(THINGS_SDL, thingsResolvers);
+    ticks = await testSubgraph(SUBSCRIPTION_SDL, { Query: { tick: () => ({ id: '1' }) }, Tick: { __resolveReference: ({ id }: { id: string }) => ({ id }) } });
+    supergraphSdl = composeSupergraph([
+      { name: 'things', url: things.url, sdl: THINGS_SDL },
+      { name: 'ticks', url: ticks.url, sdl: SUBSCRIPTION_SDL },
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const gateway of gateways) await gateway.close();
+    await things?.stop();
+    await ticks?.stop();
+  });
+
+  describe('document size limit', () => {
+    it('refuses a 1 MB document of comments and whitespace with HTTP 413 before parsing it, and sends nothing to a subgraph', async () => {
+      const gateway = await start();
+      const before = things.requests;
+      const query = `{ thing(id: "1") { id } }\n${'#'.repeat(500_000)}\n${' '.repeat(500_000)}`;
+      const result = await post(gateway.url, query);
+      expect(result.status).toBe(413);
+      expect(result.body).toEqual({
+        errors: [
+          {
+            message: 'Document exceeds the limit of 65536 bytes; pass large values as variables.',
+            extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 65536 },
+          },
+        ],
+      });
+      expect(things.requests).toBe(before);
+    });
+
+    it('counts the document in UTF-8 bytes: a document of exactly the limit passes, one multi-byte character more is refused', async () => {
+      const gateway = await start({ operationLimits: { maxDocumentBytes: 1024 } });
+      const head = '{ thing(id: "5") { name } } #';
+      const exact = head + 'x'.repeat(1024 - head.length);
+      expect(Buffer.byteLength(exact)).toBe(1024);
+      const passed = await post(gateway.url, exact);
+      expect(passed.status).toBe(200);
+      expect(passed.body).toEqual({ data: { thing: { name: 'thing 5' } } });
+      // Same UTF-16 length, one byte more in UTF-8.
+      const over = head + 'é' + 'x'.repeat(1024 - head.length - 1);
+      expect(over.length).toBe(1024);
+      const refused = await post(gateway.url, over);
+      expect(refused.status).toBe(413);
+      expect(refused.body?.errors?.[0]?.extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 1024 });
+    });
+
+    it('refuses a GET query over the document limit with HTTP 413', async () => {
+      const gateway = await start({ operationLimits: { maxDocumentBytes: 1024 } });
+      const query = `{ thing(id: "1") { id } } #${'x'.repeat(2000)}`;
+      const response = await fetch(`${gateway.url}?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      expect(response.status).toBe(413);
+      expect(((await response.json()) as any).errors[0].extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 1024 });
+    });
+
+    it('answers a websocket subscribe whose document is over the limit with an error message carrying the code, and keeps the socket open', async () => {
+      const gateway = await start({ operationLimits: { maxDocumentBytes: 1024 } });
+      const { ws, frames } = await openAcknowledgedSocket(gateway.url);
+      try {
+        ws.send(JSON.stringify({ id: 'big', type: 'subscribe', payload: { query: `subscription { ticks { id } } #${'x'.repeat(2000)}` } }));
+        await eventually(() => frames.some((frame) => frame.id === 'big'), 10_000, 'the answer to "big"');
+        expect(frames.find((frame) => frame.id === 'big')).toEqual({
+          id: 'big',
+          type: 'error',
+          payload: [{ message: 'Document exceeds the limit of 1024 bytes; pass large values as variables.', extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 1024 } }],
+        });
+        ws.send(JSON.stringify({ id: 'small', type: 'subscribe', payload: { query: '{ thing(id: "7") { name } }' } }));
+        await eventually(() => frames.some((frame) => frame.id === 'small' && frame.type === 'next'), 10_000, 'the answer to "small"');
+        expect(frames.find((frame) => frame.id === 'small' && frame.type === 'next').payload).toEqual({ data: { thing: { name: 'thing 7' } } });
+      } finally {
+        ws.close();
+      }
+    });
+
+    it('refuses to start with a document limit above the request body limit', async () => {
+      await expect(start({ maxBodyBytes: 1000, operationLimits: { maxDocumentBytes: 2000 } })).rejects.toThrow(
+        'The document limit (2000 bytes) exceeds the request body limit (1000 bytes)',
+      );
+    });
+  });
+
+  describe('subscription over HTTP', () => {
+    it('answers a subscription sent over HTTP with 400 BAD_REQUEST naming the websocket endpoint and its subprotocol', async () => {
+      const gateway = await start();
+      const host = new URL(gateway.url).host;
+      const result = await post(gateway.url, 'subscription { ticks { id } }');
+      expect(result.status).toBe(400);
+      expect(result.body?.errors).toEqual([
+        {
+          message: `Subscriptions are served over WebSocket only: connect to ws://${host}/graphql with the subprotocol graphql-transport-ws`,
+          extensions: { code: 'BAD_REQUEST' },
+        },
+      ]);
+      const viaGet = await fetch(`${gateway.url}?query=${encodeURIComponent('subscription { ticks { id } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+      expect(viaGet.status).toBe(405);
+      expect(((await viaGet.json()) as any).errors[0].message).toContain(`ws://${host}/graphql with the subprotocol graphql-transport-ws`);
+    });
+  });
+
+  describe('CORS and websocket origins', () => {
+    const preflight = (url: string, origin: string) =>
+      fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+
+    it('answers any origin with allow-origin * in development by default (Apollo Sandbox)', async () => {
+      const gateway = await start();
+      const response = await preflight(gateway.url, 'https://anywhere.example');
+      expect(response.status).toBe(204);
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await upgradeStatus(gateway.url, 'https://anywhere.example')).toBe(101);
+    });
+
+    it('allows only the listed origins and its own: others get 403 on preflight, request and websocket upgrade', async () => {
+      const gateway = await start({ corsOrigins: ['https://app.example'] });
+      const own = new URL(gateway.url).origin;
+
+      const allowed = await preflight(gateway.url, 'https://app.example');
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(allowed.headers.get('vary')).toBe('Origin');
+      const same = await preflight(gateway.url, own);
+      expect(same.status).toBe(204);
+      expect(same.headers.get('access-control-allow-origin')).toBe(own);
+
+      const refused = await preflight(gateway.url, 'https://evil.example');
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      expect(refused.headers.get('access-control-allow-methods')).toBeNull();
+
+      const before = things.requests;
+      const request = await post(gateway.url, '{ thing(id: "1") { id } }', { origin: 'https://evil.example' });
+      expect(request.status).toBe(403);
+      expect(request.body).toEqual({ errors: [{ message: 'Origin "https://evil.example" is not allowed (GATEWAY_CORS_ORIGINS)', extensions: { code: 'FORBIDDEN' } }] });
+      expect(things.requests).toBe(before);
+
+      const listed = await post(gateway.url, '{ thing(id: "1") { id } }', { origin: 'https://app.example' });
+      expect(listed.status).toBe(200);
+      expect(listed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const noOrigin = await post(gateway.url, '{ thing(id: "1") { id } }');
+      expect(noOrigin.status).toBe(200);
+      expect(noOrigin.headers.get('access-control-allow-origin')).toBeNull();
+
+      expect(await upgradeStatus(gateway.url, 'https://evil.example')).toBe(403);
+      expect(await upgradeStatus(gateway.url, 'https://app.example')).toBe(101);
+      expect(await upgradeStatus(gateway.url, own)).toBe(101);
+    });
+
+    it('allows no other origin than its own by default with NODE_ENV=production', async () => {
+      const previous = process.env.GATEWAY_CORS_ORIGINS;
+      delete process.env.GATEWAY_CORS_ORIGINS;
+      try {
+        const gateway = await start({ production: true });
+        const refused = await preflight(gateway.url, 'https://anywhere.example');
+        expect(refused.status).toBe(403);
+        expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+        const own = await post(gateway.url, '{ thing(id: "2") { name } }', { origin: new URL(gateway.url).origin });
+        expect(own.status).toBe(200);
+        expect(own.body).toEqual({ data: { thing: { name: 'thing 2' } } });
+        expect(await upgradeStatus(gateway.url, 'https://anywhere.example')).toBe(403);
+      } finally {
+        if (previous !== undefined) process.env.GATEWAY_CORS_ORIGINS = previous;
+      }
+    });
   });
 });

@@ -11,23 +11,38 @@
  * - anything else: `404`.
  *
  * Every operation passes the operation limits of `gateway/operationLimits.ts` (depth, aliases,
- * directives, tokens, cost, variable depth) before it is planned: HTTP 400 otherwise.
+ * directives, tokens, cost, variable depth) before it is planned: HTTP 400 otherwise. Its
+ * document's size (`maxDocumentBytes`) is checked before it is parsed: HTTP 413 (over HTTP) or an
+ * `error` message (over the websocket), `OPERATION_LIMIT_EXCEEDED`, `limit: 'maxDocumentBytes'`.
+ * A `subscription` sent over HTTP is HTTP 400 `BAD_REQUEST` naming the websocket endpoint (HTTP 405
+ * for a GET, Apollo Server's answer to a GET of anything but a query, whose message names it too).
+ *
+ * Browsers: CORS answers and the websocket upgrade follow `corsOrigins` (see
+ * `config/gatewayConfig.ts` `CorsOrigins`): a request, preflight or upgrade whose `Origin` is not
+ * allowed is answered `403` (`FORBIDDEN`). Requests without `Origin` (not from a browser) pass.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLRequest } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
   ApolloServerPluginLandingPageLocalDefault,
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
+import type { GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
+import { aliasSafeGateway } from './aliases.ts';
 import { authenticate as defaultAuthenticate, type Authenticate } from './auth.ts';
 import type { GatewayContext } from './context.ts';
+import { createRequire } from 'node:module';
 import { GatewayErrorCode } from './errors.ts';
+import { exactNumbersPlugin } from './exactNumbers.ts';
+import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
 import {
+  checkDocumentSize,
+  DOCUMENT_TOO_LARGE_STATUS,
   formatTokenLimitError,
   operationLimitsFromEnv,
   operationLimitsPlugin,
@@ -35,11 +50,22 @@ import {
   type OperationLimits,
 } from './operationLimits.ts';
 import { CORRELATION_ID_HEADER, SubgraphDataSource, TRACEPARENT_HEADER } from './subgraphDataSource.ts';
+import { corsOriginsFromEnv, subgraphTimeoutMsFromEnv, type CorsOrigins } from '../config/gatewayConfig.ts';
 import { createSubscriptionEngine, type ConnectionIdentity } from './subscriptions/engine.ts';
 import { supergraphSubgraphs } from './supergraph.ts';
 import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
 
-/** Largest request body the gateway reads by default: 10 MiB. */
+/** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
+const { GraphQLError } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+
+/** The websocket subprotocol of the gateway's subscriptions (graphql-ws's PROTOCOL.md). */
+export const WEBSOCKET_PROTOCOL = 'graphql-transport-ws';
+
+/**
+ * Largest request body the gateway reads by default: 10 MiB. Bodies carry variables (an
+ * `ingestDocument` text up to 10 MiB) besides the document, which `maxDocumentBytes` (64 KiB by
+ * default) bounds on its own; the document limit may not exceed the body limit.
+ */
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** How long `close()` lets in-flight requests finish before cutting their sockets: 10 s. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
@@ -67,7 +93,11 @@ export interface GatewayOptions {
   production?: boolean;
   /** The authentication hook. @default `authenticate` from `gateway/auth.ts` */
   authenticate?: Authenticate;
-  /** Largest accepted request body in bytes; larger ones get HTTP 413. @default 10 MiB */
+  /**
+   * Largest accepted request body in bytes; larger ones get HTTP 413 `BAD_REQUEST`. At least
+   * the operation limit `maxDocumentBytes` (else `startGateway` throws).
+   * @default 10 MiB
+   */
   maxBodyBytes?: number;
   /** Grace period of `close()` for in-flight requests, in ms. @default 10_000 */
   drainTimeoutMs?: number;
@@ -79,6 +109,20 @@ export interface GatewayOptions {
   operationLimits?: Partial<OperationLimits>;
   /** Limits of the graphql-ws endpoint (connection-init timeout, subscriptions per connection, message size, keep-alive, send buffer). @default `ws/server.ts`'s */
   websocketLimits?: Partial<WsServerLimits>;
+  /**
+   * Browser origins allowed besides the gateway's own (CORS and the websocket upgrade).
+   * @default `GATEWAY_CORS_ORIGINS` (`corsOriginsFromEnv`), else `'*'` in development and
+   *   same-origin only with `production`
+   */
+  corsOrigins?: CorsOrigins;
+  /**
+   * Longest wait for a subgraph's answer, in ms (0 = none); past it the request is aborted and
+   * its fields fail with `SUBGRAPH_TIMEOUT`.
+   * @default `GATEWAY_SUBGRAPH_TIMEOUT_MS`, else 30 000
+   */
+  subgraphTimeoutMs?: number;
+  /** Per-subgraph timeouts in ms, by subgraph name, overriding `subgraphTimeoutMs`. A name the supergraph lacks is an error. @default {} */
+  subgraphTimeoutsMs?: Readonly<Record<string, number>>;
 }
 
 /** A running gateway. */
@@ -108,6 +152,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const overrides = options.subgraphUrlOverrides ?? {};
   const limits: OperationLimits = { ...operationLimitsFromEnv(process.env), ...definedOnly(options.operationLimits ?? {}) };
+  if (limits.maxDocumentBytes > maxBodyBytes) {
+    throw new Error(`The document limit (${limits.maxDocumentBytes} bytes) exceeds the request body limit (${maxBodyBytes} bytes): no request could reach it`);
+  }
+  // The default follows the `production` option (what NODE_ENV=production sets).
+  const corsOrigins = options.corsOrigins ?? corsOriginsFromEnv({ ...process.env, NODE_ENV: production ? 'production' : 'development' });
+  const defaultTimeoutMs = options.subgraphTimeoutMs ?? subgraphTimeoutMsFromEnv(process.env);
+  const timeouts = options.subgraphTimeoutsMs ?? {};
+  const timeoutMsOf = (name: string) => timeouts[name] ?? defaultTimeoutMs;
+  const originAllowed = (origin: string | undefined, host: string | undefined) => isOriginAllowed(corsOrigins, origin, host);
 
   const subgraphs = supergraphSubgraphs(options.supergraphSdl);
   const names = new Set(subgraphs.map((subgraph) => subgraph.name));
@@ -116,9 +169,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       throw new Error(`URL override for unknown subgraph "${name}": the supergraph has ${[...names].join(', ') || 'no subgraphs'}`);
     }
   }
+  for (const name of Object.keys(timeouts)) {
+    if (!names.has(name)) {
+      throw new Error(`Timeout for unknown subgraph "${name}": the supergraph has ${[...names].join(', ') || 'no subgraphs'}`);
+    }
+  }
   const resolvedSubgraphs = subgraphs.map(({ name, url }) => ({ name, url: overrides[name] ?? url }));
 
   let phase: Phase = 'starting';
+  /** The GraphQL endpoint once listening: the websocket URL of a request without a usable `Host`. */
+  let listeningUrl = 'http://127.0.0.1/graphql';
   const apolloLogger = {
     debug: (message: unknown) => log.debug(String(message)),
     info: (message: unknown) => log.info(String(message)),
@@ -127,18 +187,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '' }),
+    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name) }),
     logger: apolloLogger,
   });
   const httpServer = http.createServer();
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    // Client aliases rewritten before planning, restored after (gateway/aliases.ts, issue 11).
+    gateway: aliasSafeGateway(gateway),
     introspection: !production,
     includeStacktraceInErrorResponses: false,
     // Production: no "Did you mean …?" field suggestions in validation errors.
     hideSchemaDetailsFromClientErrors: production,
     parseOptions: parseOptions(limits),
-    formatError: formatTokenLimitError,
+    formatError: (formatted) => withWebsocketHint(formatTokenLimitError(formatted), listeningUrl),
     // The process's composition root owns SIGINT/SIGTERM (bin/start.ts), not Apollo.
     stopOnTerminationSignals: false,
     logger: apolloLogger,
@@ -147,7 +208,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
+      subscriptionsOverHttpPlugin(() => listeningUrl),
       operationLimitsPlugin<GatewayContext>(limits),
+      exactNumbersPlugin<GatewayContext>(),
     ],
   });
 
@@ -165,6 +228,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return;
     }
     let body: unknown;
+    let rawBody = '';
     if (req.method === 'POST' && JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '')) {
       const read = await readBody(req, maxBodyBytes);
       if (read === 'too-large') {
@@ -173,7 +237,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return;
       }
       try {
-        body = read.length === 0 ? undefined : JSON.parse(read.toString('utf8'));
+        rawBody = read.toString('utf8');
+        body = read.length === 0 ? undefined : JSON.parse(rawBody);
       } catch {
         sendGraphQLError(res, 400, 'Request body is not valid JSON', GatewayErrorCode.BadRequest);
         return;
@@ -181,6 +246,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     } else {
       req.resume();
     }
+    // Before anything parses it (comments and whitespace cost no tokens, but bytes to parse).
+    try {
+      checkDocumentSize(req.method === 'POST' ? (body as { query?: unknown } | undefined)?.query : new URLSearchParams(search).get('query'), limits.maxDocumentBytes);
+    } catch (error) {
+      const { http: _http, ...extensions } = (error as InstanceType<typeof GraphQLError>).extensions;
+      sendJson(res, DOCUMENT_TOO_LARGE_STATUS, { errors: [{ message: (error as Error).message, extensions }] });
+      return;
+    }
+    // JSON.parse has rounded any number a double cannot hold: refuse those (gateway/exactNumbers.ts).
+    const inexact = inexactNumberRefusal(rawBody) ?? inexactNumberRefusal(new URLSearchParams(search).get('variables') ?? '', ['variables']);
+    if (inexact) return sendJson(res, 400, { errors: [inexact] });
 
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
@@ -217,8 +293,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   httpServer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const { pathname, search } = new URL(req.url ?? '/', 'http://gateway.invalid');
-    // Permissive CORS: credentials travel in headers (bearer tokens), never in cookies.
-    res.setHeader('access-control-allow-origin', '*');
+    // CORS (credentials travel in headers, bearer tokens, never in cookies): `*`, or the
+    // request's own origin when allowed. A browser's request from an origin not allowed is refused.
+    const origin = req.headers.origin;
+    if (corsOrigins === '*') {
+      res.setHeader('access-control-allow-origin', '*');
+    } else {
+      res.setHeader('vary', 'Origin');
+      if (origin !== undefined && originAllowed(origin, req.headers.host)) res.setHeader('access-control-allow-origin', origin);
+    }
+    if (!originAllowed(origin, req.headers.host)) {
+      req.resume();
+      res.setHeader('connection', 'close');
+      sendGraphQLError(res, 403, `Origin ${JSON.stringify(origin)} is not allowed (GATEWAY_CORS_ORIGINS)`, GatewayErrorCode.Forbidden);
+      return;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -262,10 +351,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   phase = 'ready';
 
   const url = `${baseUrl(httpServer)}/graphql`;
+  listeningUrl = url;
 
   // graphql-ws on the same port and path (issue 6): subscriptions through the engine, queries and
   // mutations through Apollo Server like HTTP requests.
-  const serviceMap = Object.fromEntries(resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl })]));
+  const serviceMap = Object.fromEntries(
+    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name) })]),
+  );
   const engine = createSubscriptionEngine({
     supergraphSdl: options.supergraphSdl,
     subgraphUrls: Object.fromEntries(resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, subgraphUrl])),
@@ -284,7 +376,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: log.child({ component: 'websocket' }),
     ...options.websocketLimits,
     authenticate: async (connectionParams) => ({ identity: await authenticate({ connectionParams }) }),
-    onSubscribe: (operation) => engine.onSubscribe(operation),
+    allowOrigin: (origin, request) => originAllowed(origin, request.headers.host),
+    onSubscribe: (operation) => {
+      // As over HTTP, before anything parses it; the HTTP status means nothing here.
+      try {
+        checkDocumentSize(operation.payload.query, limits.maxDocumentBytes);
+      } catch (error) {
+        const { http: _http, ...extensions } = (error as InstanceType<typeof GraphQLError>).extensions;
+        throw new GraphQLError((error as Error).message, { extensions });
+      }
+      return engine.onSubscribe(operation);
+    },
   });
 
   log.info({ url, subgraphs: resolvedSubgraphs }, 'gateway ready');
@@ -311,6 +413,64 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }
       })();
       return closing;
+    },
+  };
+}
+
+/**
+ * Whether a request with this `Origin` header may be served: no `Origin` (not a browser),
+ * `corsOrigins` is `'*'`, `Origin` is in the list (compared as WHATWG URL origins), or it names
+ * the `Host` the request was sent to (same origin; the scheme is not compared, so a gateway
+ * behind a TLS-terminating proxy still recognises its own `https://` origin). `Origin: null`
+ * (an opaque origin: sandboxed frame, `file:`) is allowed only by `'*'`.
+ */
+export function isOriginAllowed(corsOrigins: CorsOrigins, origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined || corsOrigins === '*') return true;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  if (host !== undefined && url.host === host.toLowerCase()) return true;
+  return corsOrigins.includes(url.origin);
+}
+
+/**
+ * `ws://<host>/graphql`: the websocket endpoint as the client reached the HTTP one (its `Host`
+ * header when it is a plain `host[:port]`, else `fallback`'s host).
+ */
+function websocketUrl(host: string | undefined, fallback: string): string {
+  const plainHost = host !== undefined && /^(?:[\w.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/.test(host) ? host : new URL(fallback).host;
+  return `ws://${plainHost}/graphql`;
+}
+
+/** Apollo Server's message for a GET of a subscription (HTTP 405: GraphQL over HTTP allows GET for queries only). */
+const GET_SUBSCRIPTION_MESSAGE = 'GET requests only support query operations, not subscription operations';
+
+/** `formatError` step: Apollo's 405 for a GET of a subscription also names the websocket endpoint. */
+function withWebsocketHint(formatted: GraphQLFormattedError, gatewayUrl: string): GraphQLFormattedError {
+  if (formatted.message !== GET_SUBSCRIPTION_MESSAGE) return formatted;
+  return { ...formatted, message: `${GET_SUBSCRIPTION_MESSAGE}: subscriptions are served over WebSocket only, at ${websocketUrl(undefined, gatewayUrl)} with the subprotocol ${WEBSOCKET_PROTOCOL}` };
+}
+
+/**
+ * Answers a `subscription` sent over HTTP with HTTP 400 `BAD_REQUEST` naming the websocket
+ * endpoint and its subprotocol, where the gateway's executor would have failed (HTTP 500).
+ */
+function subscriptionsOverHttpPlugin(fallbackUrl: () => string): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, request }) {
+          if (operation?.operation !== 'subscription') return;
+          const url = websocketUrl(request.http?.headers.get('host'), fallbackUrl());
+          throw new GraphQLError(`Subscriptions are served over WebSocket only: connect to ${url} with the subprotocol ${WEBSOCKET_PROTOCOL}`, {
+            extensions: { code: GatewayErrorCode.BadRequest, http: { status: 400 } },
+          });
+        },
+      };
     },
   };
 }

@@ -1,17 +1,44 @@
 /**
  * How the gateway talks to one subgraph: Apollo's `RemoteGraphQLDataSource` plus flowgraph's
- * request headers and error codes.
+ * request headers, request timeout, error codes and error paths.
  */
+import { createRequire } from 'node:module';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { DocumentNode, GraphQLFormattedError, SelectionSetNode } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { ACTOR_HEADER, ROLE_HEADER } from './auth.ts';
 import type { GatewayContext } from './context.ts';
 import { GatewayErrorCode } from './errors.ts';
 
+/** graphql-js as Apollo Gateway loads it (CommonJS), for the fetch's `DocumentNode` it hands over. */
+const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const { Kind, parse } = graphql;
+
 /** Header carrying the request's correlation id to subgraphs (event metadata `correlation_id`). */
 export const CORRELATION_ID_HEADER = 'x-correlation-id';
 /** W3C Trace Context header, forwarded unchanged when the client sent one. */
 export const TRACEPARENT_HEADER = 'traceparent';
+
+/**
+ * Default of {@link SubgraphDataSourceOptions.timeoutMs}: 30 s. Far above the slowest request the
+ * repository's subgraphs serve (an `ingestDocument` of a 10 MiB text, a `trace(first: 10000)`:
+ * a few seconds), far below "for ever".
+ */
+export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 30_000;
+
+/** Options of {@link SubgraphDataSource}. */
+export interface SubgraphDataSourceOptions {
+  /** The subgraph's name in the supergraph (`extensions.serviceName` of its errors). */
+  name: string;
+  /** Its GraphQL endpoint. */
+  url: string;
+  /**
+   * Longest wait for one request's answer, headers and body, in ms; past it the request is
+   * aborted (`AbortSignal.timeout`) and its fields fail with `SUBGRAPH_TIMEOUT`. 0 = no timeout.
+   * @default DEFAULT_SUBGRAPH_TIMEOUT_MS (30 s)
+   */
+  timeoutMs?: number;
+}
 
 /**
  * A data source for subgraph `name` at `url`. Every request it sends carries:
@@ -22,18 +49,44 @@ export const TRACEPARENT_HEADER = 'traceparent';
  *
  * Failures become GraphQL errors with `extensions.serviceName` and a code from
  * `gateway/errors.ts`: `SUBGRAPH_UNAVAILABLE` when the subgraph cannot be reached,
- * `SUBGRAPH_REQUEST_FAILED` for a non-2xx answer (401/403 keep `UNAUTHENTICATED`/`FORBIDDEN`).
+ * `SUBGRAPH_TIMEOUT` when it has not answered within `timeoutMs`, `SUBGRAPH_REQUEST_FAILED` for
+ * a non-2xx answer (401/403 keep `UNAUTHENTICATED`/`FORBIDDEN`) or an unreadable body.
  * Messages never include the subgraph's URL, a stack trace or the subgraph's raw body.
+ *
+ * For an operation of a client, a failed request is answered to the gateway as the subgraph's
+ * GraphQL response `{ errors }` with one error per field the request asked for, each with its
+ * `path` (`[rootField]`, or `['_entities', i, field]` for the i-th entity of an entity fetch,
+ * which the gateway maps to the entity's place in the client's response): every field the
+ * subgraph should have resolved is null with an error that says where (GraphQL spec,
+ * "Handling Field Errors"), and what other subgraphs resolved stays.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   readonly name: string;
+  /** The request timeout in ms (0 = none). */
+  readonly timeoutMs: number;
 
-  constructor(options: { name: string; url: string }) {
+  constructor(options: SubgraphDataSourceOptions) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SUBGRAPH_TIMEOUT_MS;
     // Node's own fetch (undici, keep-alive per origin), not Apollo's default make-fetch-happen:
     // profiled in bench:subscriptions, the default fetcher was 35 % of the gateway's busy time
     // per entity fetch (an `Error().stack` captured per request, source-mapped under tsx).
-    super({ url: options.url, fetcher: globalThis.fetch as unknown as RemoteGraphQLDataSource['fetcher'] });
+    // The timeout's signal also aborts reading the body (undici), so it bounds the whole answer.
+    const fetcher = (input: string, init: RequestInit = {}) =>
+      globalThis.fetch(input, timeoutMs > 0 ? { ...init, signal: withTimeout(init.signal, timeoutMs) } : init);
+    super({ url: options.url, fetcher: fetcher as unknown as RemoteGraphQLDataSource['fetcher'] });
     this.name = options.name;
+    this.timeoutMs = timeoutMs;
+  }
+
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): ReturnType<RemoteGraphQLDataSource['process']> {
+    try {
+      return await super.process(options);
+    } catch (error) {
+      // Schema loading and health checks have no client fields to attach the failure to.
+      if (options.kind !== 'incoming operation' || !isGatewayError(error, this.name)) throw error;
+      const document = options.document ?? parse(options.request.query ?? '');
+      return { errors: fieldErrors(error, document, options.request.variables) };
+    }
   }
 
   override willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): void {
@@ -51,6 +104,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   override didEncounterError(error: Error, _fetchRequest: unknown, fetchResponse?: { status: number }): void {
+    if (isTimeout(error)) {
+      throw new GraphQLError(`Subgraph "${this.name}" did not answer within ${this.timeoutMs} ms`, {
+        extensions: { code: GatewayErrorCode.SubgraphTimeout, serviceName: this.name },
+        originalError: error,
+      });
+    }
     if (error instanceof GraphQLError) {
       // errorFromResponse's error: keep its code, drop `extensions.response` (URL and raw body).
       const { response: _response, ...extensions } = error.extensions as Record<string, unknown>;
@@ -73,4 +132,95 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       originalError: error,
     });
   }
+}
+
+/** `signal` (the caller's, if any) combined with a timeout of `ms`. */
+function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
+/** Whether `error` is (or was caused by) `AbortSignal.timeout` firing. */
+function isTimeout(error: unknown): boolean {
+  for (let current = error, hops = 0; current instanceof Error && hops < 5; current = current.cause, hops++) {
+    if (current.name === 'TimeoutError') return true;
+  }
+  return false;
+}
+
+/** Whether `error` is one {@link SubgraphDataSource.didEncounterError} made for subgraph `name`. */
+function isGatewayError(error: unknown, name: string): error is { message: string; extensions: Record<string, unknown> } {
+  const extensions = (error as { extensions?: Record<string, unknown> } | null)?.extensions;
+  return typeof (error as Error | null)?.message === 'string' && extensions?.serviceName === name;
+}
+
+/**
+ * One copy of `error` per field the fetch `document` asks for, with its response path: each
+ * root field (`[key]`), or for an entity fetch (`_entities(representations: …)`) each field
+ * selected for the type of each representation (`['_entities', i, key]`; `['_entities', i]` when
+ * only `__typename` is). Fragments are followed; `__typename` is no field of the subgraph's.
+ */
+function fieldErrors(
+  error: { message: string; extensions: Record<string, unknown> },
+  document: DocumentNode,
+  variables: Readonly<Record<string, unknown>> | undefined,
+): GraphQLFormattedError[] {
+  const formatted = (path: ReadonlyArray<string | number>): GraphQLFormattedError => ({ message: error.message, path, extensions: error.extensions });
+  const operation = document.definitions.find((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  if (!operation || operation.kind !== Kind.OPERATION_DEFINITION) return [{ message: error.message, extensions: error.extensions }];
+  const fragments = new Map<string, { typeCondition: string; selectionSet: SelectionSetNode }>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) {
+      fragments.set(definition.name.value, { typeCondition: definition.typeCondition.name.value, selectionSet: definition.selectionSet });
+    }
+  }
+  const root = responseKeys(operation.selectionSet, undefined, fragments);
+  const entities = root.find((field) => field.name === '_entities');
+  if (!entities) return root.map((field) => formatted([field.key]));
+  const representations = Array.isArray(variables?.representations) ? (variables.representations as unknown[]) : [];
+  const errors: GraphQLFormattedError[] = [];
+  representations.forEach((representation, index) => {
+    const typename = (representation as { __typename?: unknown } | null)?.__typename;
+    const fields = entities.selectionSet ? responseKeys(entities.selectionSet, typeof typename === 'string' ? typename : undefined, fragments) : [];
+    if (fields.length === 0) errors.push(formatted([entities.key, index]));
+    for (const field of fields) errors.push(formatted([entities.key, index, field.key]));
+  });
+  return errors.length > 0 ? errors : [formatted([entities.key])];
+}
+
+/** A document's fragment definitions by name. */
+type Fragments = ReadonlyMap<string, { typeCondition: string; selectionSet: SelectionSetNode }>;
+
+/**
+ * The distinct fields (response key, name, selection) of `selectionSet`, `__typename` aside,
+ * following inline fragments and spreads whose type condition is absent or `typename` (all
+ * when `typename` is undefined).
+ */
+function responseKeys(
+  selectionSet: SelectionSetNode,
+  typename: string | undefined,
+  fragments: Fragments,
+): Array<{ key: string; name: string; selectionSet: SelectionSetNode | undefined }> {
+  const fields = new Map<string, { key: string; name: string; selectionSet: SelectionSetNode | undefined }>();
+  const seenFragments = new Set<string>();
+  const visit = (set: SelectionSetNode) => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const key = selection.alias?.value ?? selection.name.value;
+        if (selection.name.value !== '__typename' && !fields.has(key)) fields.set(key, { key, name: selection.name.value, selectionSet: selection.selectionSet });
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const condition = selection.typeCondition?.name.value;
+        if (condition === undefined || typename === undefined || condition === typename) visit(selection.selectionSet);
+      } else {
+        const name = selection.name.value;
+        const fragment = fragments.get(name);
+        if (fragment && !seenFragments.has(name) && (typename === undefined || fragment.typeCondition === typename)) {
+          seenFragments.add(name);
+          visit(fragment.selectionSet);
+        }
+      }
+    }
+  };
+  visit(selectionSet);
+  return [...fields.values()];
 }

@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { GraphQLFormattedError } from 'graphql';
 import { handleProtocols } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
+import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
 import { silentLogger, type Logger } from '../eventstore/logger.ts';
 import {
   CloseCode,
@@ -137,7 +138,9 @@ export interface WsServerOptions<TIdentity> {
    */
   authenticate(connectionParams: Record<string, unknown> | undefined, request: http.IncomingMessage): Promise<TIdentity>;
   /**
-   * Called for each valid `subscribe` with a new id on an acknowledged connection; owns the
+   * Called for each valid `subscribe` with a new id on an acknowledged connection (one whose
+   * message holds a number no double keeps exactly gets an `error` message `BAD_USER_INPUT`,
+   * `reason: 'INEXACT_NUMBER'`, instead; eventstore/jsonNumbers.ts); owns the
    * operation from then on (it calls `next`/`error`/`complete` and releases its resources in
    * `onStop`). If it throws or rejects before the operation stopped, the operation gets an
    * `error` message: a GraphQLError (of any graphql-js instance), an array of them or an
@@ -187,6 +190,11 @@ export interface WsServerOptions<TIdentity> {
   closeTimeoutMs?: number;
   /** Where connection events go (pino-compatible). @default silent */
   logger?: Logger;
+  /**
+   * Whether to accept an upgrade with this `Origin` header (undefined when absent: not a
+   * browser); a refused one is answered `403 Forbidden` before the handshake. @default any
+   */
+  allowOrigin?(origin: string | undefined, request: http.IncomingMessage): boolean;
 }
 
 /**
@@ -263,6 +271,7 @@ export function createWsServer<TIdentity>(options: WsServerOptions<TIdentity>): 
       return;
     }
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    if (options.allowOrigin && !options.allowOrigin(request.headers.origin, request)) return rejectUpgrade(socket, 403, 'Forbidden');
     wss.handleUpgrade(request, socket, head, (ws) => {
       const connection = new ServerConnection(++nextConnectionId, ws, request, config);
       if (closing) connection.close(FlowgraphCloseCode.GoingAway, 'Going away');
@@ -435,7 +444,7 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
       case MessageType.Pong:
         return;
       case MessageType.Subscribe:
-        return this.subscribe(message);
+        return this.subscribe(message, data);
       case MessageType.Complete:
         // Unknown ids (never used, or already ended on either side) are ignored (PROTOCOL.md "Complete").
         this.operations.get(message.id)?.stop('client-complete');
@@ -460,7 +469,7 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
     this.sendText(CONNECTION_ACK_FRAME);
   }
 
-  private subscribe(message: SubscribeMessage): void {
+  private subscribe(message: SubscribeMessage, frame: Buffer): void {
     // PROTOCOL.md "Subscribe": only after the ack (a pending authenticate is not one).
     if (this.phase !== 'ready') return this.close(CloseCode.Unauthorized, 'Unauthorized');
     const { id } = message;
@@ -477,6 +486,9 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
       );
       return;
     }
+    // JSON.parse has rounded any number a double cannot hold (eventstore/jsonNumbers.ts): refused, as over HTTP.
+    const inexact = inexactNumberRefusal(frame.toString('utf8'));
+    if (inexact) return void this.sendText(errorFrame(JSON.stringify(id), [inexact]));
     const operation = new ServerOperation(id, message.payload, this, this.config);
     this.operations.set(id, operation);
     this.config.operationCount++;

@@ -26,6 +26,7 @@ import type { WsOperation } from '../../ws/server.ts';
 import type { Identity } from '../auth.ts';
 import { GatewayErrorCode } from '../errors.ts';
 import { checkInlineValueDepth, checkOperationLimits, checkVariableDepth, type OperationLimits } from '../operationLimits.ts';
+import { checkInlineNumbers } from '../exactNumbers.ts';
 import { createHydrator } from './hydrate.ts';
 import { AFTER_VARIABLE, createSubscriptionPlanner, type SubscriptionPlan } from './plan.ts';
 import { createSharedSubscription, type SharedSubscription } from './shared.ts';
@@ -167,6 +168,7 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     }
     checkVariableDepth(variables, limits.maxVariableDepth);
     checkInlineValueDepth(document, limits.maxVariableDepth);
+    checkInlineNumbers(apiGraphQLSchema, document);
     checkOperationLimits(apiGraphQLSchema, document, definition, variables, limits);
     const coerced = getVariableValues(apiGraphQLSchema, definition.variableDefinitions ?? [], variables);
     if (coerced.errors) return operation.error(coerced.errors.map((error) => ({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } })));

@@ -15,6 +15,7 @@ import type { FetchNode, QueryPlan } from '@apollo/query-planner';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import type { GatewayContext } from '../context.ts';
 import type { SubscriptionPlan } from './plan.ts';
+import { restoreData, restoreErrorPath } from '../aliases.ts';
 
 /** The data-source name the primary fetch is routed to while hydrating (never a real subgraph). */
 const PRIMARY_SOURCE = '__flowgraph_subscription_event__';
@@ -88,8 +89,8 @@ export function createHydrator(options: HydratorOptions): Hydrator {
       result = { errors: [{ message: 'Internal gateway error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
     }
     const body: Record<string, unknown> = {};
-    if (result.errors && result.errors.length > 0) body.errors = result.errors.map(formatError);
-    if ('data' in result) body.data = result.data;
+    if (result.errors && result.errors.length > 0) body.errors = result.errors.map((error) => restoreErrorPath(formatError(error), plan.aliases));
+    if ('data' in result) body.data = restoreData(result.data, plan.aliases);
     body.extensions = { cursor: event.cursor };
     return Buffer.from(JSON.stringify(body));
   };

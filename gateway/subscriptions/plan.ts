@@ -14,6 +14,7 @@ import { operationFromDocument, type Schema, type Supergraph } from '@apollo/fed
 import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
 import type { ArgumentNode, DocumentNode, FieldNode, OperationDefinitionNode, VariableDefinitionNode } from 'graphql';
+import { rewriteAliases, type AliasRestore } from '../aliases.ts';
 
 const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 const { GraphQLError, Kind, print } = graphql;
@@ -35,6 +36,8 @@ export interface SubscriptionPlan {
   resumable: boolean;
   /** The subscription root field's name, e.g. `runUpdated`. */
   fieldName: string;
+  /** How to put the client's aliases back in each event's result (`gateway/aliases.ts`); none without aliases. */
+  aliases: AliasRestore | undefined;
 }
 
 /** A client subscription after rewriting: its plan and where its cursor came from. */
@@ -75,6 +78,9 @@ export function createSubscriptionPlanner(supergraph: Supergraph, apiSchema: Sch
       cache.set(key, cached);
       return cached;
     }
+    // Client aliases planned under reserved names, restored per event (gateway/aliases.ts, issue 11).
+    const aliasRewrite = rewriteAliases(document);
+    document = aliasRewrite?.document ?? document;
     const operation = operationFromDocument(apiSchema, document, { operationName });
     const queryPlan = queryPlanner.buildQueryPlan(operation);
     const node = queryPlan.node;
@@ -92,6 +98,7 @@ export function createSubscriptionPlanner(supergraph: Supergraph, apiSchema: Sch
       operationContext: buildOperationContext({ schema: apiGraphQLSchema, operationDocument: document, operationName }),
       resumable: root.arguments?.some((a) => a.name.value === 'after') ?? false,
       fieldName: root.name.value,
+      aliases: aliasRewrite?.restoreFor(operationName),
     };
     cache.set(key, planned);
     if (cache.size > maxPlans) cache.delete(cache.keys().next().value!);
