@@ -125,8 +125,9 @@ export async function runPipeline(client: GatewayClient, workflowId: string, cor
   interface DocumentView {
     title: string;
     chunkCount: number;
-    entities: PipelineResult['entities'];
-    relations: { from: { name: string }; to: { name: string }; weight: number }[];
+    // Knowledge's fields on content's Document are nullable (null, with an error, when knowledge fails).
+    entities: PipelineResult['entities'] | null;
+    relations: { from: { name: string }; to: { name: string }; weight: number }[] | null;
   }
   let document: DocumentView | null = null;
   // The EXTRACT step's output is knowledge's DocumentEntitiesExtracted summary.

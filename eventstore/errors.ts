@@ -22,6 +22,7 @@ export const EventStoreErrorCode = {
   ConnectionLost: 'CONNECTION_LOST',
   AppendOutsideTransactionStart: 'APPEND_NOT_FIRST_WRITE',
   DuplicateDelivery: 'DUPLICATE_DELIVERY',
+  InexactNumber: 'INEXACT_NUMBER',
 } as const;
 export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
 
@@ -70,7 +71,7 @@ export class EmptyBatchError extends EventStoreError {
   }
 }
 
-/** A stream id that is empty, too long or not a string. */
+/** A stream id that is empty, too long, not a string, or not valid Unicode (U+0000, an unpaired surrogate): eventstore/validate.ts. */
 export class InvalidStreamIdError extends EventStoreError {
   constructor(readonly received: unknown, reason: string) {
     super(EventStoreErrorCode.InvalidStreamId, `Invalid stream id ${describe(received)}: ${reason}`);
@@ -86,6 +87,29 @@ export class InvalidStreamIdError extends EventStoreError {
 export class InvalidEventDataError extends EventStoreError {
   constructor(readonly path: string, reason: string) {
     super(EventStoreErrorCode.InvalidEventData, `Invalid event at ${path}: ${reason}`);
+  }
+}
+
+/**
+ * A stored event holds a JSON number that a double cannot hold exactly (eventstore/jsonNumbers.ts),
+ * e.g. `9007199254740993` written by another writer with raw SQL: the read fails instead of
+ * handing out a rounded value. `column` is `data` or `metadata`, `jsonPath` the number's place
+ * in it (`big`, `items[2]`, `$` for the whole value), `text` the number as PostgreSQL prints it
+ * (whole; the message shortens it past 64 characters).
+ */
+export class InexactNumberError extends EventStoreError {
+  constructor(
+    readonly streamId: string,
+    readonly streamPosition: number,
+    readonly eventId: string,
+    readonly column: 'data' | 'metadata',
+    readonly jsonPath: string,
+    readonly text: string,
+  ) {
+    super(
+      EventStoreErrorCode.InexactNumber,
+      `Event ${eventId} (stream "${streamId}", version ${streamPosition}) holds the number ${text.length <= 64 ? text : `${text.slice(0, 30)}…${text.slice(-30)} (${text.length} characters)`} at ${column}${jsonPath === '$' ? '' : jsonPath.startsWith('[') ? jsonPath : `.${jsonPath}`}, which a double cannot hold exactly: the read refuses to round it`,
+    );
   }
 }
 

@@ -18,6 +18,7 @@ export { type Logger, silentLogger } from './logger.ts';
 export { migrateEventStore, EVENTSTORE_SCHEMA } from './schema.ts';
 export { createEventStore, type EventStore, type EventStoreOptions, type EventStoreTransaction, DEFAULT_MAX_EVENT_BYTES } from './store.ts';
 export { LOG_BOUND_CTE, headPosition, MAX_GLOBAL_POSITION } from './read.ts';
+export { isExactNumberText, findInexactNumber, parseJsonExactly, formatJsonPath, describeInexactNumber, inexactNumberRefusal, shortNumberText, type InexactNumber, type InexactNumberRefusal } from './jsonNumbers.ts';
 export { MAX_JSON_DEPTH, MAX_METADATA_BYTES, MAX_STREAM_ID_LENGTH } from './validate.ts';
 export { encodeCursor, decodeCursor, compareLogPositions, formatPosition, parsePosition, checkLogPosition, LOG_START } from './cursor.ts';
 export { type Subscription, type SubscriptionOptions, type SubscriptionHandlerContext } from './subscribe.ts';

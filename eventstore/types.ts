@@ -112,7 +112,7 @@ export interface ReadAllOptions {
   /**
    * Only this stream's events, still in log order (the position still advances past other
    * streams' events, to the safe bound when the page is not full).
-   * @throws InvalidStreamIdError when not a valid stream id (1-500 characters, no U+0000)
+   * @throws InvalidStreamIdError when not a valid stream id (1-500 characters, no U+0000, no unpaired surrogate)
    */
   streamId?: string;
 }

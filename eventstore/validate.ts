@@ -1,6 +1,12 @@
 /**
  * Input checks of an append, done before anything reaches PostgreSQL so that bad input is a
  * typed error and nothing is stored.
+ *
+ * Every string the store takes must reach PostgreSQL unchanged, so none may hold U+0000 (text and
+ * jsonb cannot store it) or an unpaired UTF-16 surrogate (not Unicode; node-postgres would encode
+ * it as U+FFFD, so two different strings would be stored as one): stream ids
+ * (`InvalidStreamIdError`), event types (ASCII pattern), and every string and object key of an
+ * event's data and metadata (`InvalidEventDataError` naming its path) are refused, never altered.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -53,12 +59,21 @@ export function expectedVersionText(expected: unknown): string {
   throw new InvalidExpectedVersionError(expected);
 }
 
-/** @throws InvalidStreamIdError */
+/**
+ * A stream id is a string of 1..`MAX_STREAM_ID_LENGTH` UTF-16 code units of valid Unicode: no
+ * U+0000 (PostgreSQL text cannot hold it) and no unpaired surrogate (U+D800..U+DFFF alone is not
+ * a Unicode scalar value; node-postgres encodes it to UTF-8 as U+FFFD, so `"a\uD800"` and
+ * `"a\uDBFF"` would both name the stream `"a\uFFFD"`).
+ * @throws InvalidStreamIdError saying which rule the id breaks
+ */
 export function checkStreamId(streamId: unknown): asserts streamId is string {
   if (typeof streamId !== 'string') throw new InvalidStreamIdError(streamId, 'must be a string');
   if (streamId.length === 0) throw new InvalidStreamIdError(streamId, 'must not be empty');
   if (streamId.length > MAX_STREAM_ID_LENGTH) throw new InvalidStreamIdError(streamId.slice(0, 40) + '…', `longer than ${MAX_STREAM_ID_LENGTH} characters`);
   if (streamId.includes('\u0000')) throw new InvalidStreamIdError(streamId, 'contains U+0000');
+  if (!streamId.isWellFormed()) {
+    throw new InvalidStreamIdError(streamId, 'contains an unpaired UTF-16 surrogate (not valid Unicode: PostgreSQL would store U+FFFD instead, merging it with other ids)');
+  }
 }
 
 /**
@@ -80,6 +95,7 @@ export function prepareBatch(
   events.forEach((event, index) => {
     const at = `events[${index}]`;
     if (event === null || typeof event !== 'object') throw new InvalidEventDataError(at, 'must be an object { type, data }');
+    // ASCII only, so U+0000 and unpaired surrogates are refused here too.
     if (typeof event.type !== 'string' || !TYPE.test(event.type)) {
       throw new InvalidEventDataError(`${at}.type`, 'must be 1-200 characters: a letter, then letters, digits, _ . : -');
     }
@@ -130,6 +146,7 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>, depth: 
       return;
     case 'number':
       if (!Number.isFinite(value)) throw new InvalidEventDataError(path, `${value} is not a JSON number`);
+      if (Object.is(value, -0)) throw new InvalidEventDataError(path, '-0 is stored as 0 (JSON and jsonb keep no sign of zero); pass 0');
       return;
     case 'object': {
       if (value === null) return;

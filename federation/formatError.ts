@@ -3,7 +3,10 @@
  *
  * - a deliberate error of the subgraph's own registry (`subgraphs/<name>/errors.ts`) keeps its
  *   message, its code and its safe `details`, e.g. `{ code: 'ILLEGAL_TRANSITION', runId }`;
- * - an event store error keeps its message and code (`eventstore/errors.ts`);
+ * - an event store error keeps its message and code (`eventstore/errors.ts`), except the store's
+ *   refusal of the input itself (a stream id or event payload built from the request's arguments:
+ *   U+0000, an unpaired surrogate...), which is `BAD_USER_INPUT` with `reason` the store's code
+ *   (`INVALID_STREAM_ID`, `INVALID_EVENT_DATA`);
  * - GraphQL's own errors (syntax, validation, variable coercion; Apollo gives them a code) and
  *   GraphQLErrors thrown on purpose with a code keep that code, minus any stack trace;
  * - a PostgreSQL refusal caused by the input itself (U+0000 in a text argument, SQLSTATE 22021;
@@ -14,7 +17,7 @@
  *   logged in full. No stack trace or SQL ever leaves the process.
  */
 import type { GraphQLFormattedError } from 'graphql';
-import { EventStoreError, type Logger } from '../eventstore/index.ts';
+import { EventStoreError, EventStoreErrorCode, type Logger } from '../eventstore/index.ts';
 
 /** Message of INTERNAL_SERVER_ERROR responses. */
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
@@ -47,6 +50,9 @@ export function createSubgraphFormatError(options: SubgraphFormatErrorOptions): 
       return { ...base, message: original.message, extensions: { ...original.details, code: original.code } };
     }
     if (original instanceof EventStoreError) {
+      if (original.code === EventStoreErrorCode.InvalidStreamId || original.code === EventStoreErrorCode.InvalidEventData) {
+        return { ...base, message: original.message, extensions: { code: 'BAD_USER_INPUT', reason: original.code } };
+      }
       return { ...base, message: original.message, extensions: { code: original.code } };
     }
     const code = formatted.extensions?.code;

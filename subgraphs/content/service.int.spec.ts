@@ -199,7 +199,7 @@ describe('rejected input: typed errors and nothing stored', () => {
   ] as const)('rejects %s: BAD_USER_INPUT %s on %s', async (_label, reason, field, variables: { title: string; text?: string; corpusFile?: string }) => {
     const before = [await count('SELECT count(*)::int AS n FROM eventstore.events'), await count('SELECT count(*)::int AS n FROM documents'), await count('SELECT count(*)::int AS n FROM chunks')];
     const result = await ingest(variables);
-    expect(result.data).toBeNull();
+    expect(result.data).toEqual({ ingestDocument: null });
     expect(result.errors).toHaveLength(1);
     expect(result.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason, field });
     expect(Object.keys(result.errors![0]!.extensions!).sort()).not.toContain('stacktrace');

@@ -14,9 +14,9 @@ describe('monitoring schema', () => {
     ]);
     expect(supergraph).toMatch(/type WorkflowRun[^{]*@join__type\(graph: MONITORING, key: "id"\)/);
     // As of a subscription update's run: monitoring needs the as-of fields workflows resolves.
-    expect(supergraph).toMatch(/timeline\(first: Int = 1000\): \[TimelineEntry!\]! @join__field\(graph: MONITORING, requires: "asOfVersion asOfPublishedVersion updatedAt"\)/);
+    expect(supergraph).toMatch(/timeline\(first: Int = 1000\): \[TimelineEntry!\] @join__field\(graph: MONITORING, requires: "asOfVersion asOfPublishedVersion updatedAt"\)/);
     expect(supergraph).toMatch(/asOfVersion: Int @join__field\(graph: MONITORING, external: true\) @join__field\(graph: WORKFLOWS\)/);
     expect(supergraph).toMatch(/eventFeed\(filter: EventFilter, after: String\): ObservedEventUpdate! @join__field\(graph: MONITORING\)/);
-    expect(supergraph).toMatch(/eventFeed\(after: String, first: Int = 50, filter: EventFilter\): ObservedEventConnection! @join__field\(graph: MONITORING\)/);
+    expect(supergraph).toMatch(/eventFeed\(after: String, first: Int = 50, filter: EventFilter\): ObservedEventConnection @join__field\(graph: MONITORING\)/);
   });
 });

@@ -14,13 +14,14 @@ import type { RunCommand, WorkflowSnapshot } from './run/commands.ts';
 import { handleRunCommand, type RunCommandResult } from './run/handleRunCommand.ts';
 import { runIdFor } from './run/runId.ts';
 import { workflowDecider } from './workflow/decider.ts';
+import { cutToCodePoints } from './text/cutText.ts';
 import { workflowStreamId, type StepDefinition, type WorkflowEvent } from './workflow/events.ts';
 
 /** Ids accepted for workflows (client-chosen or generated) and runs: 1..100 of `[A-Za-z0-9_.:-]`. */
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
 /** Longest idempotency key, in characters. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
-/** Longest cancel reason, in characters (longer ones are cut). */
+/** Longest cancel reason, in characters (code points; longer ones are cut, never inside a surrogate pair: text/cutText.ts). */
 export const MAX_REASON_LENGTH = 2000;
 
 /** Who asked, recorded as event metadata (`actor`, `correlationId`, `causationId`, `traceparent`). */
@@ -60,7 +61,7 @@ export interface CommandHandlers {
   failStep(runId: string, stepName: string, error: string, source: string, meta: RequestMetadata): Promise<string>;
   /** @throws NotFoundError, IllegalTransitionError */
   retryStep(runId: string, stepName: string, meta: RequestMetadata): Promise<string>;
-  /** @throws NotFoundError, IllegalTransitionError */
+  /** Reason cut to MAX_REASON_LENGTH code points. @throws NotFoundError, IllegalTransitionError; BadUserInputError a reason holding an unpaired surrogate */
   cancelRun(runId: string, reason: string | null, meta: RequestMetadata): Promise<string>;
   /** Deadline scanner: times out attempt `attempt` if it is still running past its deadline. @returns events appended */
   timeoutStep(runId: string, stepName: string, attempt: number, meta: RequestMetadata): Promise<number>;
@@ -129,7 +130,10 @@ export function createCommandHandlers(store: EventStore, clock: Clock): CommandH
     },
 
     async cancelRun(runId, reason, meta) {
-      const trimmed = reason === null ? null : reason.slice(0, MAX_REASON_LENGTH);
+      const trimmed = reason === null ? null : cutToCodePoints(reason, MAX_REASON_LENGTH);
+      if (trimmed !== null && !trimmed.isWellFormed()) {
+        throw new BadUserInputError('A cancel reason may not contain unpaired UTF-16 surrogates (not valid Unicode)', { field: 'reason' });
+      }
       await onRun(knownRunId(runId), { type: 'CancelRun', runId, reason: trimmed, now: clock() }, meta);
       return runId;
     },

@@ -173,7 +173,7 @@ describe('runs', () => {
     const before = await countRows('eventstore.events');
     const result = await startRun('no-such-workflow');
     expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-    expect(result.data).toBeNull();
+    expect(result.data).toEqual({ startRun: null });
     expect(await countRows('eventstore.events')).toBe(before);
   });
 
@@ -242,7 +242,7 @@ describe('runs', () => {
 
     const result = await complete(runId, 'fetch', { late: true });
     expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', runStatus: 'CANCELLED' });
-    expect(result.data).toBeNull();
+    expect(result.data).toEqual({ completeStep: null });
     expect((await history(runId)).length).toBe(length);
 
     const again = await postGraphQL(service.url, `mutation($r: ID!) { cancelRun(runId: $r) { id } }`, { r: runId });

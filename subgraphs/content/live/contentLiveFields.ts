@@ -84,12 +84,12 @@ function update(document: DocumentSnapshot, event: RecordedEvent): DocumentProgr
 }
 
 /**
- * An id argument: 1..200 characters, no U+0000.
+ * An id argument: 1..200 characters, no U+0000, no unpaired surrogate (the event store refuses it as a stream id).
  * @throws BadUserInputError reason INVALID_ID (`field` names the argument)
  */
 export function requireId(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000')) {
-    throw new BadUserInputError(ContentRejectionReason.InvalidId, `${field} must be 1..${MAX_LIVE_ID_LENGTH} characters without U+0000`, { field });
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000') || !value.isWellFormed()) {
+    throw new BadUserInputError(ContentRejectionReason.InvalidId, `${field} must be 1..${MAX_LIVE_ID_LENGTH} characters of valid Unicode without U+0000`, { field });
   }
   return value;
 }

@@ -23,7 +23,7 @@ export const MAX_LIVE_ID_LENGTH = 200;
 
 /** `extensions.reason` of the subscription arguments' BAD_USER_INPUT errors. */
 export const LiveInputReason = {
-  /** An id that is not 1..200 characters, or holds U+0000. */
+  /** An id that is not 1..200 characters, or holds U+0000 or an unpaired surrogate. */
   InvalidId: 'INVALID_ID',
 } as const;
 
@@ -88,12 +88,12 @@ export function createKnowledgeLiveFields({ store, readModel }: KnowledgeLiveDep
 }
 
 /**
- * An id argument: 1..200 characters, no U+0000.
+ * An id argument: 1..200 characters, no U+0000, no unpaired surrogate (the event store refuses it as a stream id).
  * @throws BadUserInputError reason INVALID_ID (`field` names the argument)
  */
 export function requireId(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000')) {
-    throw new BadUserInputError(`${field} must be 1..${MAX_LIVE_ID_LENGTH} characters without U+0000`, { field, reason: LiveInputReason.InvalidId });
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000') || !value.isWellFormed()) {
+    throw new BadUserInputError(`${field} must be 1..${MAX_LIVE_ID_LENGTH} characters of valid Unicode without U+0000`, { field, reason: LiveInputReason.InvalidId });
   }
   return value;
 }

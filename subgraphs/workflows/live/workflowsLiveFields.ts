@@ -30,7 +30,7 @@ export const RUN_STATUSES: readonly string[] = ['RUNNING', 'COMPLETED', 'FAILED'
 
 /** `extensions.reason` of the subscription arguments' BAD_USER_INPUT errors. */
 export const LiveInputReason = {
-  /** An id that is not 1..200 characters, or holds U+0000. */
+  /** An id that is not 1..200 characters, or holds U+0000 or an unpaired surrogate. */
   InvalidId: 'INVALID_ID',
   /** A filter member of the wrong type or value. */
   InvalidFilter: 'INVALID_FILTER',
@@ -147,12 +147,12 @@ function createRunStates(store: EventStore, max: number): { advance(event: Recor
 }
 
 /**
- * An id argument: 1..200 characters, no U+0000.
+ * An id argument: 1..200 characters, no U+0000, no unpaired surrogate (the event store refuses it as a stream id).
  * @throws BadUserInputError reason INVALID_ID (`field` names the argument)
  */
 export function requireId(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000')) {
-    throw new BadUserInputError(`${field} must be 1..${MAX_LIVE_ID_LENGTH} characters without U+0000`, { field, reason: LiveInputReason.InvalidId });
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LIVE_ID_LENGTH || value.includes('\u0000') || !value.isWellFormed()) {
+    throw new BadUserInputError(`${field} must be 1..${MAX_LIVE_ID_LENGTH} characters of valid Unicode without U+0000`, { field, reason: LiveInputReason.InvalidId });
   }
   return value;
 }

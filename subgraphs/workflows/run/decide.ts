@@ -9,6 +9,7 @@
  */
 import { addMs } from '../clock.ts';
 import { BadUserInputError, IdempotencyConflictError, IllegalTransitionError, NotFoundError } from '../errors.ts';
+import { cutToCodePoints } from '../text/cutText.ts';
 import type { StepKind } from '../workflow/events.ts';
 import type { CompleteStep, FailStep, RetryStep, RunCommand, StartRun } from './commands.ts';
 import type { RunEvent, StepOutcomeSource } from './events.ts';
@@ -34,7 +35,7 @@ export const COMPLETION_SOURCES: Readonly<Record<StepKind, readonly StepOutcomeS
   EXTERNAL: [API_SOURCE],
 };
 
-/** Longest failure message kept, in characters (longer ones are cut). */
+/** Longest failure message kept, in characters (code points; longer ones are cut, never inside a surrogate pair: text/cutText.ts). */
 export const MAX_ERROR_MESSAGE_LENGTH = 2000;
 
 /**
@@ -55,7 +56,7 @@ export const MAX_ERROR_MESSAGE_LENGTH = 2000;
  * @throws IllegalTransitionError a command the current status does not allow (e.g. completing
  *   a step of a cancelled run, completing a step that is not running, cancelling a finished run)
  * @throws IdempotencyConflictError StartRun repeated with the same key and a different input
- * @throws BadUserInputError a failure without a message
+ * @throws BadUserInputError a failure without a message, or one holding an unpaired surrogate
  */
 export function decideRun(command: RunCommand, state: RunState): RunEvent[] {
   if (command.type === 'StartRun') return startRun(command, state);
@@ -156,8 +157,9 @@ function completeStep(command: CompleteStep, state: ExistingRun): RunEvent[] {
 }
 
 function failStep(command: FailStep, state: ExistingRun): RunEvent[] {
-  const message = command.error.trim().slice(0, MAX_ERROR_MESSAGE_LENGTH);
+  const message = cutToCodePoints(command.error.trim(), MAX_ERROR_MESSAGE_LENGTH);
   if (message.length === 0) throw new BadUserInputError('A step failure needs a non-empty error message', { field: 'error' });
+  if (!message.isWellFormed()) throw new BadUserInputError('A step failure message may not contain unpaired UTF-16 surrogates (not valid Unicode)', { field: 'error' });
   const step = runningStep(command, state);
   const error = { message };
   return [
