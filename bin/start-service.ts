@@ -23,7 +23,7 @@ import { startGateway } from '../gateway/server.ts';
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
-import { ConfigError } from '../config/env.ts';
+import { ConfigError, configOrExit } from '../config/env.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
 
 const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
@@ -37,13 +37,12 @@ if (name === 'gateway') await runGateway();
 else await runService(name);
 
 async function runGateway(): Promise<void> {
-  let config;
-  try {
-    config = parseGatewayConfig(process.env);
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(2);
-  }
+  const config = await configOrExit(() => {
+    const config = parseGatewayConfig(process.env);
+    // Checked again below for the supergraph's own subgraph names.
+    subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
+    return config;
+  });
   const logger = createLogger(config.logLevel);
   const lifecycle = createLifecycle(logger);
   await lifecycle.start(async () => {
@@ -69,6 +68,7 @@ async function runService(serviceName: string): Promise<void> {
   let config;
   let broker;
   let cursorCodec;
+  let start;
   try {
     definition = serviceNamed(serviceName);
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
@@ -78,6 +78,8 @@ async function runService(serviceName: string): Promise<void> {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }
     cursorCodec = await cursorCodecFor(parseCursorConfig(process.env), undefined, `${serviceName} alone`);
+    // Parses the service's own settings (e.g. FLOWGRAPH_CORPUS_DIR) before anything starts.
+    start = await definition.load();
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);
@@ -92,8 +94,7 @@ async function runService(serviceName: string): Promise<void> {
     lifecycle.throwIfStopping();
     const { transport } = await createTransport(broker, [definition.name], logger.child({ component: 'broker' }));
     lifecycle.defer('integration transport', () => transport.close());
-    const start = await definition.load!();
-    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec });
+    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec, parkAfterAttempts: broker.parkAfterAttempts });
     lifecycle.defer('service', () => service.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);

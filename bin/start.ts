@@ -11,25 +11,25 @@
  */
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { startGateway } from '../gateway/server.ts';
-import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
+import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
-import { parseStartConfig, type StartConfig } from '../config/startConfig.ts';
-import { createTransport, parseBrokerConfig, type BrokerConfig } from '../config/broker.ts';
-import { cursorCodecFor, parseCursorConfig, type CursorConfig } from '../config/cursorConfig.ts';
+import { parseStartConfig } from '../config/startConfig.ts';
+import { SERVICES } from '../config/services.ts';
+import { createTransport, parseBrokerConfig } from '../config/broker.ts';
+import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
 import { prepareServiceDatabases } from './databases.ts';
 import { createLifecycle } from './lifecycle.ts';
 
-let config: StartConfig;
-let broker: BrokerConfig;
-let cursors: CursorConfig;
-try {
-  config = parseStartConfig(process.env);
-  broker = parseBrokerConfig(process.env);
-  cursors = parseCursorConfig(process.env);
-} catch (error) {
-  console.error((error as Error).message);
-  process.exit(2);
-}
+// Every variable is checked before anything starts (a bad one: its message, exit 2), the
+// services' own settings included (their `load` parses them).
+const { config, broker, cursors, starters } = await configOrExit(async () => {
+  const config = parseStartConfig(process.env);
+  const broker = parseBrokerConfig(process.env);
+  const cursors = parseCursorConfig(process.env);
+  subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
+  const starters = new Map(await Promise.all(config.services.map(async ({ definition }) => [definition.name, await definition.load!()] as const)));
+  return { config, broker, cursors, starters };
+});
 
 const logger = createLogger(config.gateway.logLevel);
 const lifecycle = createLifecycle(logger);
@@ -66,7 +66,7 @@ await lifecycle.start(async () => {
   // Subgraphs this process does not host keep their supergraph URL unless <NAME>_URL is set.
   const subgraphUrlOverrides = subgraphUrlOverridesFromEnv(process.env, [...inSupergraph]);
   for (const { definition, port } of config.services) {
-    const start = await definition.load!();
+    const start = starters.get(definition.name)!;
     const service = await start({
       pool: pools[definition.name]!,
       port,
@@ -74,6 +74,7 @@ await lifecycle.start(async () => {
       logger: logger.child({ service: definition.name }),
       transport,
       cursorCodec,
+      parkAfterAttempts: broker.parkAfterAttempts,
     });
     lifecycle.defer(`${definition.name} service`, () => service.close());
     subgraphUrlOverrides[definition.name] = service.url;

@@ -7,6 +7,7 @@ import { createInProcessTransport, type InProcessTransport } from '../broker/in-
 import { createNatsTransport } from '../broker/nats.ts';
 import type { IntegrationTransport } from '../eventstore/integration.ts';
 import type { Logger } from '../eventstore/logger.ts';
+import { DEFAULT_PARK_AFTER_ATTEMPTS } from '../eventstore/parking.ts';
 import { parseEnv } from './env.ts';
 
 /** Settings of the broker. */
@@ -15,6 +16,8 @@ export interface BrokerConfig {
   natsUrl: string | undefined;
   /** `NATS_NAMESPACE`: isolates a deployment on a shared NATS (stream/subject prefix). Unset: none. */
   namespace: string | undefined;
+  /** `FLOWGRAPH_PARK_AFTER_ATTEMPTS`: failed attempts after which a consumer parks an integration event (eventstore/parking.ts). @default 5 */
+  parkAfterAttempts: number;
 }
 
 const natsUrlVar = z.preprocess(
@@ -24,12 +27,13 @@ const natsUrlVar = z.preprocess(
     .refine((value) => value.split(',').every((part) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(part.trim())), 'expected nats://host:port (comma-separated for several)')
     .optional(),
 );
+const parkAfterAttemptsVar = z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).max(1000).default(DEFAULT_PARK_AFTER_ATTEMPTS));
 const namespaceVar = z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').optional());
 
 /** @throws ConfigError naming the bad variable */
 export function parseBrokerConfig(env: NodeJS.ProcessEnv): BrokerConfig {
-  const v = parseEnv(env, { NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar });
-  return { natsUrl: v.NATS_URL, namespace: v.NATS_NAMESPACE };
+  const v = parseEnv(env, { NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar, FLOWGRAPH_PARK_AFTER_ATTEMPTS: parkAfterAttemptsVar });
+  return { natsUrl: v.NATS_URL, namespace: v.NATS_NAMESPACE, parkAfterAttempts: v.FLOWGRAPH_PARK_AFTER_ATTEMPTS };
 }
 
 /**

@@ -41,6 +41,8 @@ export interface ServiceStartOptions {
    * @default a random key of this process (tests only: cursors do not survive a restart)
    */
   cursorCodec?: CursorCodec;
+  /** Failed attempts after which a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 */
+  parkAfterAttempts?: number;
 }
 
 /** Starts one service; resolves once it accepts requests. */
@@ -92,7 +94,9 @@ export const SERVICES: readonly ServiceDefinition[] = [
     defaultPort: 4003,
     load: async () => {
       const { startKnowledgeService } = await import('../subgraphs/knowledge/service.ts');
-      return (options) => startKnowledgeService(options);
+      const { parseKnowledgeSettings } = await import('./knowledgeConfig.ts');
+      const settings = parseKnowledgeSettings(process.env);
+      return (options) => startKnowledgeService({ ...options, ...settings });
     },
   },
   {

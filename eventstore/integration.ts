@@ -69,7 +69,10 @@ export interface IntegrationConsumerOptions {
   types?: readonly string[];
   /**
    * Handles one event. Resolving acknowledges it (its effects must be committed by then, with
-   * the inbox row: see `handleOnce`); throwing makes the transport redeliver it later.
+   * the inbox row: see `handleOnce`); throwing makes the transport redeliver it later. Behind a
+   * parking lot (`eventstore/parking.ts`, every service's consumers are), an event that keeps
+   * failing is parked after the configured attempts, and one rejected with `EventRejectedError`
+   * (its payload breaks the consumer's schema) at once.
    */
   handler(event: IntegrationEvent): Promise<void>;
   /**

@@ -22,6 +22,7 @@ export const ADVISORY_LOCK = {
   migrate: 2,
   subscriptionsNamespace: 0x46_47_53_42, // "FGSB"; objid = hashtext(subscription name)
   streamsNamespace: 0x46_47_53_54, // "FGST"; objid = hashtext(stream id), per-append transaction lock
+  parkingNamespace: 0x46_47_50_4b, // "FGPK"; objid = hashtext(consumer|source|stream id), holding a stream behind a parked event
 } as const;
 
 /** Channel of the wake-up hints sent after appends commit (payload: nothing). */
@@ -229,6 +230,36 @@ CREATE TABLE eventstore.inbox (
     // in index maintenance). Type-filtered reads walk the log-order index from their
     // checkpoint instead, which in steady state only visits the few events after it.
     sql: `DROP INDEX IF EXISTS eventstore.events_type_idx;`,
+  },
+  {
+    version: 4,
+    // Poison events (DESIGN.md, "Poison events"; eventstore/parking.ts): per consumer, an event
+    // whose handler failed (FAILING, attempts counted), then gave up on (PARKED), the later
+    // events of its stream held behind it (WAITING), and how each ended (RETRIED, SKIPPED,
+    // RELEASED). Operational state like the inbox: rows change; the decisions are events.
+    sql: `
+CREATE TABLE eventstore.parked_events (
+  id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  consumer         text NOT NULL,
+  source           text NOT NULL,
+  event_id         uuid NOT NULL,
+  stream_id        text NOT NULL,
+  stream_position  bigint NOT NULL,
+  type             text NOT NULL,
+  event            jsonb NOT NULL,
+  status           text NOT NULL CHECK (status IN ('FAILING', 'PARKED', 'WAITING', 'RETRIED', 'SKIPPED', 'RELEASED')),
+  attempts         integer NOT NULL DEFAULT 0,
+  error            text,
+  first_failed_at  timestamptz,
+  last_failed_at   timestamptz,
+  parked_at        timestamptz,
+  resolved_at      timestamptz,
+  resolved_by      text,
+  CONSTRAINT parked_events_consumer_event_key UNIQUE (consumer, event_id)
+);
+CREATE INDEX parked_events_held_idx ON eventstore.parked_events (consumer, source, stream_id, id)
+  WHERE status IN ('PARKED', 'WAITING');
+`,
   },
 ];
 

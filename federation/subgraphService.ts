@@ -21,6 +21,8 @@ export interface SubgraphServiceOptions extends ServicePoolOptions {
    * @default a codec with a random key of this process (tests only)
    */
   cursorCodec?: CursorCodec;
+  /** Attempts before a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 (federation/parking.ts) */
+  parkAfterAttempts?: number;
 }
 
 /** A running subgraph service. */

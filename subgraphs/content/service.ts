@@ -22,6 +22,7 @@ import {
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/content/generated/client.ts';
@@ -93,6 +94,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
   });
   const commands = createCommandHandlers(store, { corpusDir, now: options.now });
   const readModel = createReadModel(prisma, pool);
+  const parking = createServiceParking({ service: 'content', store, logger, maxAttempts: options.parkAfterAttempts });
 
   let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let relay: Subscription | undefined;
@@ -103,6 +105,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       await consumer?.close().catch((error: unknown) => logger.warn({ err: error }, 'content: consumer close failed'));
       await relay?.close().catch((error: unknown) => logger.warn({ err: error }, 'content: relay close failed'));
       await http?.close();
+      await parking.close();
       await closeStorage();
     })());
 
@@ -110,16 +113,16 @@ export async function startContentService(options: ContentServiceOptions): Promi
     http = await serveSubgraph({
       name: 'content',
       schemaPath: CONTENT_SCHEMA_PATH,
-      resolvers: createResolvers({ commands, readModel }),
+      resolvers: withParkingResolvers(createResolvers({ commands, readModel }), parking),
       port: options.port,
       host: options.host,
       logger,
-      isDeliberateError: (e): e is DeliberateError => e instanceof ContentError,
+      isDeliberateError: (e): e is DeliberateError => e instanceof ContentError || parking.isDeliberateError(e),
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,
       live: { store, fields: createContentLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     relay = startRelay(store, { source: CONTENT_SOURCE, publicEvents: contentPublicEvents, transport: options.transport, subscription: options.relaySubscription });
-    consumer = await startIngestStepConsumer({ store, transport: options.transport, corpusDir, logger, now: options.now });
+    consumer = await startIngestStepConsumer({ store, transport: parking.wrap(options.transport), corpusDir, logger, now: options.now });
   } catch (error) {
     await close();
     throw error;

@@ -22,12 +22,13 @@ import {
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/knowledge/generated/client.ts';
 import { startContentConsumer } from './consumers/contentConsumer.ts';
 import { startWorkflowsConsumer } from './consumers/workflowsConsumer.ts';
-import { startExtractor, type Extractor } from './extraction/Extractor.ts';
+import { startExtractor, type Extractor, type ExtractorOptions } from './extraction/Extractor.ts';
 import { createResolvers } from './graphql/resolvers.ts';
 import { createKnowledgeLiveFields } from './live/knowledgeLiveFields.ts';
 import { projections } from './projections/index.ts';
@@ -45,6 +46,13 @@ export interface KnowledgeServiceOptions extends SubgraphServiceOptions {
   transport: IntegrationTransport;
   /** Options of the relay's subscription (poll interval, standby retry...). @default the event store's */
   relaySubscription?: Omit<SubscriptionOptions, 'name' | 'handler' | 'types' | 'batchSize'>;
+  /**
+   * How long an extraction request waits for its document's chunks, in ms (`KNOWLEDGE_CHUNK_WAIT_MS`),
+   * then ends with ExtractionFailed. @default 120_000 (DEFAULT_CHUNK_WAIT_MS)
+   */
+  chunkWaitMs?: number;
+  /** The extractor's retry and rescan timing (see `ExtractorOptions`). @default its defaults */
+  extractorTiming?: Pick<ExtractorOptions, 'retryDelayMs' | 'maxRetryDelayMs' | 'rescanIntervalMs'>;
 }
 
 /** A running knowledge service. */
@@ -57,7 +65,7 @@ export interface KnowledgeService extends SubgraphService {
 
 /**
  * Starts the knowledge subgraph; resolves once it accepts requests and its consumers run.
- * @throws Error when neither `pool` nor `databaseUrl` is given; the listen error (e.g. EADDRINUSE)
+ * @throws Error when neither `pool` nor `databaseUrl` is given, or when `chunkWaitMs` or an `extractorTiming` value is not a positive number of ms; the listen error (e.g. EADDRINUSE)
  */
 export async function startKnowledgeService(options: KnowledgeServiceOptions): Promise<KnowledgeService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startKnowledgeService needs `pool` or `databaseUrl`');
@@ -69,7 +77,15 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const readModel = createReadModel(prisma);
-  const extractor = startExtractor({ store, pool, logger });
+  const parking = createServiceParking({ service: 'knowledge', store, logger, maxAttempts: options.parkAfterAttempts });
+  let extractor: Extractor;
+  try {
+    extractor = startExtractor({ store, pool, logger, chunkWaitMs: options.chunkWaitMs, ...options.extractorTiming });
+  } catch (error) {
+    await parking.close(); // a bad option: nothing else started yet
+    await closeStorage();
+    throw error;
+  }
 
   let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let relay: Subscription | undefined;
@@ -81,6 +97,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       await extractor.close();
       await relay?.close();
       await http?.close();
+      await parking.close();
       await closeStorage();
     })());
 
@@ -88,16 +105,16 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
     http = await serveSubgraph({
       name: 'knowledge',
       schemaPath: KNOWLEDGE_SCHEMA_PATH,
-      resolvers: createResolvers(readModel),
+      resolvers: withParkingResolvers(createResolvers(readModel), parking),
       port: options.port,
       host: options.host,
       logger,
-      isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError,
+      isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError || parking.isDeliberateError(e),
       live: { store, fields: createKnowledgeLiveFields({ store, readModel }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     relay = startRelay(store, { source: KNOWLEDGE_SOURCE, publicEvents: knowledgePublicEvents, transport: options.transport, subscription: options.relaySubscription });
-    consumers.push(await startContentConsumer({ store, transport: options.transport, logger, onChunkStored: (id) => extractor.wake(id) }));
-    consumers.push(await startWorkflowsConsumer({ store, transport: options.transport, logger, onRequested: (id) => extractor.wake(id) }));
+    consumers.push(await startContentConsumer({ store, transport: parking.wrap(options.transport), logger, onChunkStored: (id) => extractor.wake(id) }));
+    consumers.push(await startWorkflowsConsumer({ store, transport: parking.wrap(options.transport), logger, onRequested: (id) => extractor.wake(id) }));
     extractor.wake(); // requests left pending by a previous process
   } catch (error) {
     await close();

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger, type IntegrationConsumer, type IntegrationTransport } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/monitoring/generated/client.ts';
@@ -73,6 +74,8 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
     createPrisma: (adapter) => new PrismaClient({ adapter }),
   });
   const readModel = createReadModel(pool, prisma);
+  const parking = createServiceParking({ service: 'monitoring', store, logger, maxAttempts: options.parkAfterAttempts });
+  const transport = parking.wrap(options.transport);
 
   const consumers: IntegrationConsumer[] = [];
   let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
@@ -83,6 +86,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
         await consumer.close().catch((error: unknown) => logger.warn({ err: error }, 'monitoring: consumer close failed'));
       }
       await http?.close();
+      await parking.close();
       await closeStorage();
     })());
 
@@ -90,16 +94,16 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
     http = await serveSubgraph({
       name: 'monitoring',
       schemaPath: MONITORING_SCHEMA_PATH,
-      resolvers: createResolvers(readModel, createTimelineAsOf({ readModel, store, logger, waitMs: asOfWaitMs })),
+      resolvers: withParkingResolvers(createResolvers(readModel, createTimelineAsOf({ readModel, store, logger, waitMs: asOfWaitMs })), parking),
       port: options.port,
       host: options.host,
       logger,
-      isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError,
+      isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError || parking.isDeliberateError(e),
       live: { store, fields: createMonitoringLiveFields(), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     for (const source of sources) {
       consumers.push(
-        await options.transport.consume({
+        await transport.consume({
           consumer: consumerNameOf(source),
           source,
           // No `types`: every public event of the source is observed.

@@ -21,6 +21,7 @@ import {
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
+import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
 import type { SubgraphService, SubgraphServiceOptions } from '../../federation/subgraphService.ts';
 import { PrismaClient } from '../../prisma/workflows/generated/client.ts';
@@ -85,6 +86,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
   });
   const commands = createCommandHandlers(store, clock);
   const readModel = createReadModel(prisma);
+  const parking = createServiceParking({ service: 'workflows', store, logger, maxAttempts: options.parkAfterAttempts });
 
   let http: Awaited<ReturnType<typeof serveSubgraph>> | undefined;
   let scanner: ReturnType<typeof startDeadlineScanner> | undefined;
@@ -97,6 +99,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       await consumers?.close();
       await relay?.close();
       await http?.close();
+      await parking.close();
       await closeStorage();
     })());
 
@@ -104,16 +107,16 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
     http = await serveSubgraph({
       name: 'workflows',
       schemaPath: WORKFLOWS_SCHEMA_PATH,
-      resolvers: createResolvers({ commands, readModel, store }),
+      resolvers: withParkingResolvers(createResolvers({ commands, readModel, store }), parking),
       port: options.port,
       host: options.host,
       logger,
-      isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError,
+      isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError || parking.isDeliberateError(e),
       live: { store, fields: createWorkflowsLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
     scanner = startDeadlineScanner({ pool, commands, clock, intervalMs, logger });
     if (options.transport) {
-      consumers = await startSagaConsumers({ store, transport: options.transport, clock, logger });
+      consumers = await startSagaConsumers({ store, transport: parking.wrap(options.transport), clock, logger });
       relay = startRelay(store, {
         source: WORKFLOWS_SOURCE,
         publicEvents: workflowsPublicEvents,

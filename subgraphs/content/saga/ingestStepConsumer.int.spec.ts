@@ -10,6 +10,7 @@ import type { TestDatabase } from '../../../db/testing.ts';
 import { requireCorpus } from '../../../config/corpus.ts';
 import type { IntegrationEvent, IntegrationTransport } from '../../../eventstore/index.ts';
 import type { ContentService } from '../service.ts';
+import { ingestDocumentId } from './ingestStepConsumer.ts';
 import { startContentFixture, type ContentFixture } from '../testing/contentFixture.ts';
 import { eventually, mustGraphQL } from '../../../federation/testing/graphqlClient.ts';
 
@@ -95,12 +96,56 @@ describe('INGEST steps', () => {
     expect(rows).toEqual([{ title: 'Tiny', status: 'PROCESSED' }]);
   });
 
-  it('ingests a retried step (a new StepStarted, attempt 2) again as a new document', async () => {
-    const first = stepStarted({ text: 'Attempt one.' });
+  it('answers a retried step (attempt 2, after an attempt that still ingested) with the first attempt\'s document, storing no copy', async () => {
+    const first = stepStarted({ text: 'Attempt one.\n\nSecond paragraph.' });
+    const runId = runIdOf(first);
     const retry = { ...structuredClone(first), eventId: randomUUID(), data: { ...(first.data as object), attempt: 2 } };
-    await transport.publish([first, retry]);
-    await eventually(() => (outcomes.filter((e) => (e.data as { runId?: string }).runId === runIdOf(first)).length === 2 ? true : undefined));
-    expect(await count('SELECT count(*)::int AS n FROM documents WHERE run_id = $1', [runIdOf(first)])).toBe(2);
+    await transport.publish([first]);
+    await outcomeOf(runId);
+    const chunksBefore = await count(`SELECT count(*)::int AS n FROM eventstore.events WHERE type = 'DocumentChunked'`);
+    await transport.publish([retry]);
+    await eventually(() => (outcomes.filter((e) => (e.data as { runId?: string }).runId === runId).length === 2 ? true : undefined));
+    const [answer1, answer2] = outcomes.filter((e) => (e.data as { runId?: string }).runId === runId);
+    expect(answer1).toMatchObject({ type: 'DocumentProcessed', metadata: { causationId: first.eventId } });
+    // The retry's answer names the same document and is caused by the retry's StepStarted (so workflows applies it to attempt 2).
+    expect(answer2).toMatchObject({ type: 'DocumentProcessed', data: { documentId: (answer1!.data as { documentId: string }).documentId, chunkCount: 1, runId, stepName: 'ingest' }, metadata: { causationId: retry.eventId, actor: 'system:content' } });
+    expect(await count('SELECT count(*)::int AS n FROM documents WHERE run_id = $1', [runId])).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM eventstore.events WHERE type = 'DocumentChunked'`)).toBe(chunksBefore);
+    expect((answer1!.data as { documentId: string }).documentId).toBe(ingestDocumentId({ runId, stepName: 'ingest' }));
+  });
+
+  it('stores one document when two attempts of a step arrive together', async () => {
+    const first = stepStarted({ text: 'Raced.' });
+    const runId = runIdOf(first);
+    const retry = { ...structuredClone(first), eventId: randomUUID(), data: { ...(first.data as object), attempt: 2 } };
+    await Promise.all([transport.publish([first]), transport.publish([retry])]);
+    await eventually(() => (outcomes.filter((e) => (e.data as { runId?: string }).runId === runId).length === 2 ? true : undefined));
+    const answers = outcomes.filter((e) => (e.data as { runId?: string }).runId === runId);
+    expect(new Set(answers.map((e) => (e.data as { documentId: string }).documentId)).size).toBe(1);
+    expect(new Set(answers.map((e) => e.metadata.causationId))).toEqual(new Set([first.eventId, retry.eventId]));
+    expect(await count('SELECT count(*)::int AS n FROM documents WHERE run_id = $1', [runId])).toBe(1);
+  });
+
+  it('ingests anew when the earlier attempt of the step was rejected', async () => {
+    const first = stepStarted({ corpusFile: 'no-such-book.txt' });
+    const runId = runIdOf(first);
+    await transport.publish([first]);
+    expect(await outcomeOf(runId)).toMatchObject({ type: 'DocumentFailed' });
+    const retry = { ...structuredClone(first), eventId: randomUUID(), data: { ...(first.data as object), attempt: 2, runInput: { text: 'Now there is a text.' } } };
+    await transport.publish([retry]);
+    await eventually(() => outcomes.find((e) => (e.data as { runId?: string }).runId === runId && e.type === 'DocumentProcessed'));
+    const { rows } = await db.pool.query(`SELECT status FROM documents WHERE run_id = $1 ORDER BY seq`, [runId]);
+    expect(rows).toEqual([{ status: 'FAILED' }, { status: 'PROCESSED' }]);
+  });
+
+  it('derives the document id from run and step only: one per step, the same for every attempt', () => {
+    const id = ingestDocumentId({ runId: 'run-1', stepName: 'ingest' });
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(ingestDocumentId({ runId: 'run-1', stepName: 'ingest' })).toBe(id);
+    expect(ingestDocumentId({ runId: 'run-1', stepName: 'ingest2' })).not.toBe(id);
+    expect(ingestDocumentId({ runId: 'run-2', stepName: 'ingest' })).not.toBe(id);
+    // The separator keeps ("a", "b-c") and ("a-b", "c") apart.
+    expect(ingestDocumentId({ runId: 'a', stepName: 'b-c' })).not.toBe(ingestDocumentId({ runId: 'a-b', stepName: 'c' }));
   });
 
   it.each([

@@ -5,6 +5,7 @@
  */
 import type { EventStore, IntegrationConsumer, IntegrationTransport, Logger } from '../../../eventstore/index.ts';
 import { handleBatchOnce, handleOnce, type IntegrationEvent } from '../../../eventstore/index.ts';
+import { EventRejectedError } from '../../../eventstore/parking.ts';
 import { DocumentChunkedSchema } from './incoming.ts';
 
 /** Durable consumer name. */
@@ -17,19 +18,15 @@ export function startContentConsumer(options: {
   logger: Logger;
   onChunkStored(documentId: string): void;
 }): Promise<IntegrationConsumer> {
-  const { store, logger } = options;
+  const { store } = options;
   return options.transport.consume({
     consumer: CONTENT_CONSUMER,
     source: 'content',
     types: ['DocumentChunked'],
     async handler(event) {
       const parsed = DocumentChunkedSchema.safeParse(event.data);
-      if (!parsed.success) {
-        // A payload that breaks the contract would fail forever: record it as handled and say so.
-        logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed DocumentChunked ignored');
-        await handleOnce(store, event, async () => undefined);
-        return;
-      }
+      // A payload that breaks the contract would fail forever: parked at once (eventstore/parking.ts).
+      if (!parsed.success) throw EventRejectedError.fromZod(event.type, parsed.error);
       const c = parsed.data;
       const outcome = await handleOnce(store, event, async (tx) => {
         await tx.client.query(
@@ -44,9 +41,10 @@ export function startContentConsumer(options: {
     async handleBatch(events: IntegrationEvent[]) {
       const valid = events.map((event) => {
         const parsed = DocumentChunkedSchema.safeParse(event.data);
-        // A payload that breaks the contract would fail forever: recorded as handled, and said.
-        if (!parsed.success) logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed DocumentChunked ignored');
-        return { event, chunk: parsed.success ? parsed.data : null };
+        // A payload that breaks the contract: the batch fails, and parking handles its events one
+        // by one, parking this one (see `handler`).
+        if (!parsed.success) throw EventRejectedError.fromZod(event.type, parsed.error);
+        return { event, chunk: parsed.data as typeof parsed.data | null };
       });
       const { handled } = await handleBatchOnce(
         store,

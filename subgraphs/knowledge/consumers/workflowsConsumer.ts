@@ -9,6 +9,7 @@
 import type { EventMetadata, EventStore, IntegrationConsumer, IntegrationEvent, IntegrationTransport, Logger } from '../../../eventstore/index.ts';
 import { handleOnce } from '../../../eventstore/index.ts';
 import { extractionStreamId, type ExtractionCancelledData, type ExtractionFailedData, type ExtractionRequestedData } from '../events.ts';
+import { EventRejectedError } from '../../../eventstore/parking.ts';
 import { RunCancelledSchema, StepStartedSchema } from './incoming.ts';
 
 /** Durable consumer name. */
@@ -34,7 +35,7 @@ export function startWorkflowsConsumer(options: {
   logger: Logger;
   onRequested(documentId: string): void;
 }): Promise<IntegrationConsumer> {
-  const { store, logger } = options;
+  const { store } = options;
   return options.transport.consume({
     consumer: WORKFLOWS_CONSUMER,
     source: 'workflows',
@@ -47,11 +48,8 @@ export function startWorkflowsConsumer(options: {
 
   async function stepStarted(event: IntegrationEvent): Promise<void> {
     const parsed = StepStartedSchema.safeParse(event.data);
-    if (!parsed.success) {
-      logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed StepStarted ignored');
-      await handleOnce(store, event, async () => undefined);
-      return;
-    }
+    // A payload that breaks the contract would fail forever: parked at once (eventstore/parking.ts).
+    if (!parsed.success) throw EventRejectedError.fromZod(event.type, parsed.error);
     const s = parsed.data;
     if (s.kind !== 'EXTRACT') return; // other kinds are not ours; nothing to remember
     const metadata = causedBy(event);
@@ -70,11 +68,7 @@ export function startWorkflowsConsumer(options: {
 
   async function runCancelled(event: IntegrationEvent): Promise<void> {
     const parsed = RunCancelledSchema.safeParse(event.data);
-    if (!parsed.success) {
-      logger.error({ eventId: event.eventId, issues: parsed.error.issues }, 'knowledge: malformed RunCancelled ignored');
-      await handleOnce(store, event, async () => undefined);
-      return;
-    }
+    if (!parsed.success) throw EventRejectedError.fromZod(event.type, parsed.error);
     const { runId, reason } = parsed.data;
     await handleOnce(store, event, async (tx) => {
       const { rows } = await tx.client.query<{ step_name: string; attempt: number; document_id: string }>(

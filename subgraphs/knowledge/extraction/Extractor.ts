@@ -9,11 +9,24 @@
  * another process extracting) makes the transaction fail with WrongExpectedVersion and the
  * document is tried again (up to 5 times) against the new state.
  * A document is extracted once: later requests for it complete from `document_extractions`.
- * Unexpected errors end the pending requests with ExtractionFailed (the workflow's retry policy
- * decides what follows).
+ *
+ * Faults (issue 10, "Nothing lost, nothing hung"):
+ * - An unavailable database (connection refused or reset, 57P01 admin shutdown, 57P03 cannot
+ *   connect now, ConnectionLostError... as `isTransientDatabaseError` says) is never a business
+ *   failure: the document goes back to the queue, the extractor waits (exponential backoff,
+ *   `retryDelayMs` doubling up to `maxRetryDelayMs`) and then re-scans every PENDING request, so
+ *   nothing queued waits for a process restart.
+ * - A request whose document's chunks have not all arrived `chunkWaitMs` after it was requested
+ *   ends with ExtractionFailed naming the missing chunks (a document content never ingested
+ *   would otherwise hold the step until its whole timeout).
+ * - Every `rescanIntervalMs` the PENDING requests are scanned again (a safety net for a wake-up
+ *   lost between a consumer's commit and this process).
+ * Other unexpected errors end the pending requests with ExtractionFailed (the workflow's retry
+ * policy decides what follows).
  */
 import type pg from 'pg';
 import {
+  TransactionConflictError,
   WrongExpectedVersionError,
   type EventMetadata,
   type EventStore,
@@ -33,9 +46,36 @@ import { KNOWLEDGE_ACTOR } from '../consumers/workflowsConsumer.ts';
 import { entityStreamId } from './entityId.ts';
 import type { DocumentExtraction } from './extractDocument.ts';
 import { extractDocumentInWorker } from './extractDocumentInWorker.ts';
+import { isTransientDatabaseError } from '../../../federation/isTransientDatabaseError.ts';
 
 /** Attempts of one document's transaction when concurrent writers win. */
 export const MAX_EXTRACTION_ATTEMPTS = 5;
+/** Default of `chunkWaitMs` (`KNOWLEDGE_CHUNK_WAIT_MS`): 2 min. */
+export const DEFAULT_CHUNK_WAIT_MS = 120_000;
+/** Default first pause after an unavailable database, in ms. */
+export const DEFAULT_EXTRACTOR_RETRY_DELAY_MS = 100;
+/** Default longest pause between two tries while the database stays unavailable, in ms. */
+export const DEFAULT_EXTRACTOR_MAX_RETRY_DELAY_MS = 5_000;
+/** Default pause between two safety scans of the PENDING requests, in ms. */
+export const DEFAULT_EXTRACTOR_RESCAN_INTERVAL_MS = 30_000;
+
+/** Options of `startExtractor`. */
+export interface ExtractorOptions {
+  store: EventStore;
+  pool: pg.Pool;
+  logger: Logger;
+  /**
+   * How long a PENDING request waits for all of its document's chunks, in ms, counted from the
+   * request's `requested_at`; past it the request ends with ExtractionFailed. @default 120_000
+   */
+  chunkWaitMs?: number;
+  /** First pause after an unavailable database, in ms; doubles on each failure in a row. @default 100 */
+  retryDelayMs?: number;
+  /** Longest pause between two tries while the database stays unavailable, in ms. @default 5000 */
+  maxRetryDelayMs?: number;
+  /** Pause between two safety scans of every PENDING request, in ms. @default 30_000 */
+  rescanIntervalMs?: number;
+}
 
 /** A running extractor. */
 export interface Extractor {
@@ -55,14 +95,29 @@ interface PendingRequest {
   causation_id: string;
 }
 
-/** Starts an extractor on the knowledge database. */
-export function startExtractor(options: { store: EventStore; pool: pg.Pool; logger: Logger }): Extractor {
+/**
+ * Starts an extractor on the knowledge database (see the module comment for its fault rules).
+ * @throws Error when `chunkWaitMs`, `retryDelayMs`, `maxRetryDelayMs` or `rescanIntervalMs` is not a positive number
+ */
+export function startExtractor(options: ExtractorOptions): Extractor {
   const { store, pool, logger } = options;
+  const chunkWaitMs = positive('chunkWaitMs', options.chunkWaitMs ?? DEFAULT_CHUNK_WAIT_MS);
+  const retryDelayMs = positive('retryDelayMs', options.retryDelayMs ?? DEFAULT_EXTRACTOR_RETRY_DELAY_MS);
+  const maxRetryDelayMs = Math.max(retryDelayMs, positive('maxRetryDelayMs', options.maxRetryDelayMs ?? DEFAULT_EXTRACTOR_MAX_RETRY_DELAY_MS));
+  const rescanIntervalMs = positive('rescanIntervalMs', options.rescanIntervalMs ?? DEFAULT_EXTRACTOR_RESCAN_INTERVAL_MS);
   const queue = new Set<string>();
   let scanAll = false;
   let running: Promise<void> | undefined;
   let closed = false;
   const idleWaiters: (() => void)[] = [];
+  /** Failures of the database in a row (0: the last try reached it). */
+  let unavailableInARow = 0;
+  /** Ends the current backoff pause early (close()). */
+  let wakeFromPause: (() => void) | undefined;
+  /** One timer per document waiting for chunks: it fires when its oldest request is overdue. */
+  const chunkTimers = new Map<string, NodeJS.Timeout>();
+  const rescanTimer = setInterval(() => wake(), rescanIntervalMs);
+  rescanTimer.unref();
 
   function wake(documentId?: string): void {
     if (closed) return;
@@ -82,15 +137,96 @@ export function startExtractor(options: { store: EventStore; pool: pg.Pool; logg
         try {
           const { rows } = await pool.query<{ document_id: string }>(`SELECT DISTINCT document_id FROM extraction_requests WHERE status = 'PENDING'`);
           for (const r of rows) queue.add(r.document_id);
+          unavailableInARow = 0;
         } catch (error) {
-          logger.error({ err: error }, 'knowledge: scanning pending extractions failed');
+          if (!isTransientDatabaseError(error)) logger.error({ err: error }, 'knowledge: scanning pending extractions failed');
+          else {
+            scanAll = true;
+            await pauseAfterUnavailable(error, undefined);
+            continue;
+          }
         }
       }
       const next = queue.values().next();
       if (next.done) return;
-      queue.delete(next.value);
-      await processDocument(next.value).catch((error: unknown) => logger.error({ err: error, documentId: next.value }, 'knowledge: extraction failed'));
+      const documentId = next.value;
+      queue.delete(documentId);
+      try {
+        await processDocument(documentId);
+        unavailableInARow = 0;
+      } catch (error) {
+        if (!isTransientDatabaseError(error)) {
+          logger.error({ err: error, documentId }, 'knowledge: extraction failed');
+          continue;
+        }
+        // Not the document's fault: keep it, and every other PENDING request, for when the database is back.
+        queue.add(documentId);
+        scanAll = true;
+        await pauseAfterUnavailable(error, documentId);
+      }
     }
+  }
+
+  /** Waits `retryDelayMs · 2^(failures in a row − 1)`, at most `maxRetryDelayMs` (ends early on close()). */
+  async function pauseAfterUnavailable(error: unknown, documentId: string | undefined): Promise<void> {
+    unavailableInARow++;
+    const ms = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(unavailableInARow - 1, 30));
+    logger.warn({ err: error, documentId, attempt: unavailableInARow, retryInMs: ms }, 'knowledge: database unavailable, extraction retries later');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeFromPause = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wakeFromPause = undefined;
+  }
+
+  /**
+   * The document's chunks are incomplete: ends the requests that waited `chunkWaitMs` with
+   * ExtractionFailed, and sets a timer for the next one to become overdue.
+   */
+  async function failOverdueRequests(documentId: string, have: number, expected: number | undefined): Promise<void> {
+    const reason =
+      `document ${documentId}: ${expected === undefined ? 'no chunk' : `${have} of ${expected} chunks`} arrived within ${chunkWaitMs} ms ` +
+      `of the extraction request (KNOWLEDGE_CHUNK_WAIT_MS); content has not delivered this document`;
+    // Milliseconds left to the oldest and to the youngest PENDING request (≤ 0: overdue).
+    const left = async () =>
+      (
+        await pool.query<{ oldest: number | null; youngest: number | null }>(
+          `SELECT (EXTRACT(EPOCH FROM (min(requested_at) + $2 * interval '1 millisecond' - now())) * 1000)::float8 AS oldest,
+                  (EXTRACT(EPOCH FROM (max(requested_at) + $2 * interval '1 millisecond' - now())) * 1000)::float8 AS youngest
+             FROM extraction_requests WHERE document_id = $1 AND status = 'PENDING'`,
+          [documentId, chunkWaitMs],
+        )
+      ).rows[0];
+    let pendingLeft = await left();
+    if (pendingLeft?.oldest !== null && pendingLeft?.oldest !== undefined && pendingLeft.oldest <= 0) {
+      await store.transaction(async (tx) => {
+        const { rows } = await tx.client.query<PendingRequest>(
+          `SELECT run_id, step_name, attempt, correlation_id, causation_id FROM extraction_requests
+            WHERE document_id = $1 AND status = 'PENDING' AND requested_at <= now() - $2 * interval '1 millisecond'
+            ORDER BY requested_at, run_id, step_name, attempt FOR UPDATE`,
+          [documentId, chunkWaitMs],
+        );
+        for (const request of rows) {
+          const data: ExtractionFailedData = { documentId, runId: request.run_id, stepName: request.step_name, reason };
+          await tx.appendToStream(extractionStreamId(documentId), [{ type: 'ExtractionFailed', data }], { metadata: metadataOf(request) });
+        }
+        if (rows.length > 0) logger.warn({ documentId, requests: rows.length, have, expected, chunkWaitMs }, 'knowledge: extraction requests failed waiting for chunks');
+      });
+      if ((pendingLeft.youngest ?? 0) > 0) pendingLeft = await left();
+      else return;
+    }
+    const remaining = pendingLeft?.oldest;
+    if (remaining === null || remaining === undefined || closed) return;
+    clearTimeout(chunkTimers.get(documentId));
+    const timer = setTimeout(() => {
+      chunkTimers.delete(documentId);
+      wake(documentId);
+    }, Math.max(0, remaining) + 10);
+    timer.unref();
+    chunkTimers.set(documentId, timer);
   }
 
   async function pending(db: pg.Pool | pg.PoolClient, documentId: string, lock = false): Promise<PendingRequest[]> {
@@ -123,8 +259,12 @@ export function startExtractor(options: { store: EventStore; pool: pg.Pool; logg
         const expected = chunks[0]?.chunk_count;
         if (expected === undefined || chunks.length < expected) {
           logger.debug({ documentId, have: chunks.length, expected }, 'knowledge: extraction waits for chunks');
-          return; // the chunk consumer wakes us when more arrive
+          // The chunk consumer wakes us when more arrive; a timer when a request waited too long.
+          await failOverdueRequests(documentId, chunks.length, expected);
+          return;
         }
+        clearTimeout(chunkTimers.get(documentId));
+        chunkTimers.delete(documentId);
         const started = Date.now();
         extraction = await extractDocumentInWorker(chunks.map((c) => ({ chunkIndex: c.chunk_index, text: c.text })), logger);
         logger.info({ documentId, chunks: chunks.length, entities: extraction.entities.length, relations: extraction.relationCount, ms: Date.now() - started }, 'knowledge: document extracted');
@@ -159,10 +299,11 @@ export function startExtractor(options: { store: EventStore; pool: pg.Pool; logg
         });
         return;
       } catch (error) {
-        if (error instanceof WrongExpectedVersionError && attempt < MAX_EXTRACTION_ATTEMPTS) {
+        if ((error instanceof WrongExpectedVersionError || error instanceof TransactionConflictError) && attempt < MAX_EXTRACTION_ATTEMPTS) {
           logger.debug({ documentId, attempt }, 'knowledge: extraction lost a race, trying again');
           continue;
         }
+        if (isTransientDatabaseError(error)) throw error; // drain() retries the document later
         await failPending(documentId, error);
         return;
       }
@@ -197,9 +338,18 @@ export function startExtractor(options: { store: EventStore; pool: pg.Pool; logg
     async close() {
       closed = true;
       queue.clear();
+      clearInterval(rescanTimer);
+      for (const timer of chunkTimers.values()) clearTimeout(timer);
+      chunkTimers.clear();
+      wakeFromPause?.();
       await running?.catch(() => {});
     },
   };
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new Error(`startExtractor: ${name} must be a positive number of ms, got ${value}`);
+  return value;
 }
 
 /** Metadata of events caused by a request: its StepStarted's correlation and id. */

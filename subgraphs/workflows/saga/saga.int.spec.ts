@@ -248,7 +248,7 @@ describe('the saga, workflows side', () => {
     await stepStarted(runId, 'ingest');
     const count = await storedCount(runId);
     const completed = await postGraphQL(service.url, `mutation($r: ID!) { completeStep(runId: $r, stepName: "ingest", output: { documentId: "x" }) { id } }`, { r: runId });
-    expect(completed.data).toBeNull();
+    expect(completed.data).toEqual({ completeStep: null });
     expect(completed.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', stepKind: 'INGEST', allowedSources: ['content'] });
     expect(completed.errors?.[0]?.message).toContain('not through the API');
     const failed = await postGraphQL(service.url, `mutation($r: ID!) { failStep(runId: $r, stepName: "ingest", error: "give up") { id } }`, { r: runId });
@@ -257,7 +257,7 @@ describe('the saga, workflows side', () => {
     expect((await run(runId)).steps[0]).toMatchObject({ status: 'RUNNING', attempt: 1 });
   });
 
-  it('ignores reports that are not about a waiting step: no run reference, unknown run, wrong step kind, malformed payload', async () => {
+  it('ignores reports that are not about a waiting step: no run reference, unknown run, wrong step kind', async () => {
     const runId = await startRun(`saga-${randomUUID()}`);
     const ingest = await stepStarted(runId, 'ingest');
     const count = await storedCount(runId);
@@ -266,12 +266,26 @@ describe('the saga, workflows side', () => {
       answer('content', 'DocumentProcessed', { documentId: 'doc-5', chunkCount: 1, runId: 'no-such-run', stepName: 'ingest' }, ingest),
       answer('content', 'DocumentProcessed', { documentId: 'doc-5', chunkCount: 1, runId: 'not a run id!', stepName: 'ingest' }, ingest),
       answer('knowledge', 'DocumentEntitiesExtracted', { documentId: 'doc-5', entityCount: 1, relationCount: 0, runId, stepName: 'ingest' }, ingest),
-      answer('content', 'DocumentProcessed', { documentId: 'doc-5', chunkCount: 'many', runId, stepName: 'ingest' }, ingest),
       answer('content', 'DocumentProcessed', { documentId: 'doc-5', chunkCount: 1, runId, stepName: 'no-such-step' }, ingest),
     ];
     await transport.publish(reports);
     expect(await storedCount(runId)).toBe(count);
     for (const report of reports) expect(await inboxHas(report)).toBe(true);
+    expect((await run(runId)).steps[0]).toMatchObject({ status: 'RUNNING', attempt: 1 });
+  });
+
+  it('parks a report its schema rejects at the first attempt (not dropped unseen); the run is untouched', async () => {
+    const runId = await startRun(`saga-${randomUUID()}`);
+    const ingest = await stepStarted(runId, 'ingest');
+    const count = await storedCount(runId);
+    // A document of its own: its stream waits behind the parked report (other tests' must not).
+    const malformed = answer('content', 'DocumentProcessed', { documentId: `doc-${randomUUID()}`, chunkCount: 'many', runId, stepName: 'ingest' }, ingest);
+    await transport.publish([malformed]);
+    expect(await storedCount(runId)).toBe(count);
+    expect(await inboxHas(malformed)).toBe(false);
+    const { workflowsParking } = await mustGraphQL(service.url, '{ workflowsParking { parkedEvents(consumer: "workflows-from-content") { eventId attempts status error } } }');
+    expect(workflowsParking.parkedEvents.find((p: { eventId: string }) => p.eventId === malformed.eventId)).toMatchObject({ attempts: 1, status: 'PARKED' });
+    expect(workflowsParking.parkedEvents.find((p: { eventId: string }) => p.eventId === malformed.eventId).error).toMatch(/DocumentProcessed rejected by the consumer's schema: chunkCount/);
     expect((await run(runId)).steps[0]).toMatchObject({ status: 'RUNNING', attempt: 1 });
   });
 

@@ -14,8 +14,9 @@
  * appended at the version read. A concurrent writer (e.g. a cancelRun in between) makes the
  * append throw WrongExpectedVersionError: nothing commits, the transport redelivers, and the
  * retry decides on the new state. Reports that do not apply (no runId/stepName, unknown or
- * finished run, step not running, stale attempt, malformed payload) are recorded in the inbox
- * and append nothing (see `decideStepOutcome`).
+ * finished run, step not running, stale attempt) are recorded in the inbox and append nothing
+ * (see `decideStepOutcome`); a malformed payload throws `EventRejectedError`, so the service's
+ * parking lot parks it (eventstore/parking.ts) where an operator sees it.
  *
  * Appended events carry `{ correlationId, causationId: incoming.eventId, actor:
  * 'system:workflows-saga' }`; the correlation id is the run's (which the incoming event
@@ -31,6 +32,7 @@ import {
   type IntegrationTransport,
   type Logger,
 } from '../../../eventstore/index.ts';
+import { EventRejectedError } from '../../../eventstore/parking.ts';
 import type { Clock } from '../clock.ts';
 import { ID_PATTERN } from '../commandHandlers.ts';
 import { CONTENT_SOURCE, KNOWLEDGE_SOURCE } from '../run/decide.ts';
@@ -89,7 +91,7 @@ export const SAGA_SOURCES: readonly SourceTable[] = [
 /** What handling one report did. */
 export type StepReportOutcome =
   | { status: 'APPLIED'; runId: string; stepName: string; attempt: number; appended: number }
-  | { status: 'IGNORED'; reason: IgnoredReason | 'MALFORMED' | 'NOT_A_STEP_REPORT' | 'UNKNOWN_TYPE'; detail: string }
+  | { status: 'IGNORED'; reason: IgnoredReason | 'NOT_A_STEP_REPORT' | 'UNKNOWN_TYPE'; detail: string }
   | { status: 'DUPLICATE' };
 
 /** What the consumers need. */
@@ -103,7 +105,8 @@ export interface SagaConsumerOptions {
 /**
  * Handles one integration event of a saga source once (see the module comment).
  * @returns what it did; `DUPLICATE` for a redelivery (nothing done)
- * @throws WrongExpectedVersionError when the run changed while deciding (nothing committed; redeliver); database errors
+ * @throws WrongExpectedVersionError when the run changed while deciding (nothing committed; redeliver); EventRejectedError when
+ *   the payload breaks its schema (nothing committed; parked); database errors
  */
 export async function handleStepReport(event: IntegrationEvent, options: Omit<SagaConsumerOptions, 'transport'>): Promise<StepReportOutcome> {
   const table = SAGA_SOURCES.find((t) => t.source === event.source);
@@ -111,10 +114,7 @@ export async function handleStepReport(event: IntegrationEvent, options: Omit<Sa
   const result = await handleOnce(options.store, event, async (tx): Promise<StepReportOutcome> => {
     if (!table || !entry) return { status: 'IGNORED', reason: 'UNKNOWN_TYPE', detail: `${event.source}.${event.type} is not a step report` };
     const parsed = entry.schema.safeParse(event.data);
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
-      return { status: 'IGNORED', reason: 'MALFORMED', detail };
-    }
+    if (!parsed.success) throw EventRejectedError.fromZod(event.type, parsed.error);
     const data = parsed.data as { runId?: string; stepName?: string };
     if (data.runId === undefined || data.stepName === undefined) {
       return { status: 'IGNORED', reason: 'NOT_A_STEP_REPORT', detail: 'no runId/stepName: not caused by a workflow step' };
@@ -157,7 +157,6 @@ export async function startSagaConsumers(options: SagaConsumerOptions): Promise<
             const context = { eventId: event.eventId, source: event.source, type: event.type, correlationId: event.metadata.correlationId };
             if (outcome.status === 'APPLIED') logger.info({ ...context, ...outcome }, 'workflows saga: step report applied');
             else if (outcome.status === 'DUPLICATE') logger.debug(context, 'workflows saga: redelivered report, already handled');
-            else if (outcome.reason === 'MALFORMED') logger.error({ ...context, detail: outcome.detail }, 'workflows saga: malformed report acknowledged without effect');
             else logger.info({ ...context, reason: outcome.reason, detail: outcome.detail }, 'workflows saga: report ignored');
           },
         }),
