@@ -156,8 +156,9 @@ describe('npm start, driven over HTTP through the gateway', () => {
 
     // Completing a step that is not running is an illegal transition: a typed error through the gateway.
     const illegal = await client.query(completeStep, { runId: run.id, step: 'publish' });
-    expect(illegal.data ?? null).toBeNull();
-    expect(illegal.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', serviceName: 'workflows' });
+    // Root fields are nullable (a failing field fails alone): the field is null, with its path.
+    expect(illegal.data).toEqual({ completeStep: null });
+    expect(illegal.errors?.[0]).toMatchObject({ path: ['completeStep'], extensions: { code: 'ILLEGAL_TRANSITION', serviceName: 'workflows' } });
     expect(JSON.stringify(illegal.errors)).not.toMatch(/stacktrace|\bat .+\.ts:\d+/);
 
     const secondAttempt = (await client.mustQuery<{ retryStep: any }>(retryStep, { runId: run.id, step: 'analyse' })).retryStep;
@@ -276,8 +277,8 @@ describe('npm start, driven over HTTP through the gateway', () => {
       /* GraphQL */ `mutation($id: ID!) { completeStep(runId: $id, stepName: "ingest", output: { documentId: "forged" }) { status } }`,
       { id: startRun.id },
     );
-    expect(completed.data ?? null).toBeNull();
-    expect(completed.errors?.[0]?.extensions).toMatchObject({ code: 'ILLEGAL_TRANSITION', serviceName: 'workflows' });
+    expect(completed.data).toEqual({ completeStep: null });
+    expect(completed.errors?.[0]).toMatchObject({ path: ['completeStep'], extensions: { code: 'ILLEGAL_TRANSITION', serviceName: 'workflows' } });
     const failed = await client.query(
       /* GraphQL */ `mutation($id: ID!) { failStep(runId: $id, stepName: "ingest", error: "forged") { status } }`,
       { id: startRun.id },
