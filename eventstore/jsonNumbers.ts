@@ -150,11 +150,15 @@ function canonicalDecimal(text: string): Decimal {
   const match = NUMBER.exec(text);
   if (!match) throw new TypeError(`not a decimal number: ${text}`);
   const [, sign, int = '', frac = '', exp = '0'] = match;
-  let digits = (int + frac).replace(/^0+/, '');
-  let exponent = Number(exp) - frac.length;
-  const trimmed = digits.replace(/0+$/, '');
-  exponent += digits.length - trimmed.length;
-  digits = trimmed;
+  // Index scans, not /0+$/: a regex anchored at the end backtracks quadratically over a long run
+  // of zeros followed by another digit (a 100 KB number took 8.7 s).
+  let start = 0;
+  const all = int + frac;
+  while (start < all.length && all.charCodeAt(start) === 48) start++;
+  let end = all.length;
+  while (end > start && all.charCodeAt(end - 1) === 48) end--;
+  const digits = all.slice(start, end);
+  const exponent = Number(exp) - frac.length + (all.length - end);
   return { negative: sign === '-' && digits !== '', digits, exponent: digits === '' ? 0 : exponent };
 }
 

@@ -14,6 +14,13 @@ describe('isExactNumberText', () => {
     }
   });
 
+  it('checks a number of a million digits in linear time (a long run of zeros followed by a digit used to backtrack quadratically: minutes)', () => {
+    const long = '0.1' + '0'.repeat(1_000_000) + '1';
+    expect(isExactNumberText(long)).toBe(false);
+    expect(isExactNumberText('1' + '0'.repeat(1_000_000) + 'e-1000000')).toBe(true);
+    expect(findInexactNumber(`{"v": ${long}}`)?.path).toEqual(['v']);
+  });
+
   it('refuses what is not a number', () => {
     for (const text of ['', '-', '1.', '.5', '1e', 'NaN', 'Infinity', '0x10', ' 1']) expect(isExactNumberText(text), text).toBe(false);
   });
