@@ -141,7 +141,11 @@ export function restoreData(data: unknown, restore: AliasRestore | undefined): u
   const restored: Record<string, unknown> = {};
   for (const [responseName, value] of Object.entries(data)) {
     const child = children.get(responseName);
-    restored[child?.key ?? responseName] = child ? restoreData(value, child) : value;
+    const key = child?.key ?? responseName;
+    const v = child ? restoreData(value, child) : value;
+    // An alias may be `__proto__`: assigning it would set the prototype and drop the field.
+    if (key === '__proto__') Object.defineProperty(restored, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else restored[key] = v;
   }
   return restored;
 }

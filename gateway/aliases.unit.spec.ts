@@ -55,6 +55,14 @@ describe('restoreData', () => {
     expect(Object.keys(restored.runs.edges[0]!.node!)).toEqual(['id', 'timeline', 'n']);
   });
 
+  it('restores an alias named __proto__ as an own field (not the prototype)', () => {
+    const rewrite = rewriteAliases(parse('{ __proto__: __typename run { __proto__: workflowId } }'))!;
+    const restored = restoreData({ __fg_alias___proto__: 'Query', run: { __fg_alias___proto__: 'w1' } }, rewrite.restoreFor(undefined)) as Record<string, any>;
+    expect(JSON.parse(JSON.stringify(restored))).toEqual(JSON.parse('{"__proto__":"Query","run":{"__proto__":"w1"}}'));
+    expect(Object.keys(restored)).toEqual(['__proto__', 'run']);
+    expect(Object.getPrototypeOf(restored)).toBe(Object.prototype);
+  });
+
   it('restores fields selected through named fragments spread at several places', () => {
     const rewrite = rewriteAliases(parse('{ a: run(id: "1") { ...F } b: run(id: "2") { ...F } } fragment F on Run { id: status }'))!;
     const restored = restoreData({ __fg_alias_a: { __fg_alias_id: 'X' }, __fg_alias_b: { __fg_alias_id: 'Y' } }, rewrite.restoreFor(undefined));
