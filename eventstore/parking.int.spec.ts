@@ -256,6 +256,36 @@ describe.each(cases)('poison events over the $name transport, $form', ({ open, b
     expect(handled).not.toContain(poison.eventId);
   });
 
+  it('a retry and a skip of one parked event at once run one after the other: never skipped with its effect applied; of two retries one is NOT_PARKED', async () => {
+    await start();
+    for (let trial = 0; trial < 3; trial++) {
+      const poison = event(`s-${randomUUID()}`);
+      failures.set(poison.eventId, () => new Error('until healed'));
+      await harness.publish([poison]);
+      await eventually(async () => (await lot.list({ consumer: consumerName })).some((p) => p.eventId === poison.eventId), 30_000, 'the park');
+      const parked = (await lot.list({ consumer: consumerName })).find((p) => p.eventId === poison.eventId)!;
+      failures.delete(poison.eventId);
+      const [retry, skip] = await Promise.allSettled([lot.retry(parked.id, 'op-retry'), lot.skip(parked.id, 'op-skip')]);
+      const outcomes = [retry, skip].filter((o) => o.status === 'fulfilled');
+      expect(outcomes).toHaveLength(1);
+      const loser = [retry, skip].find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(loser.reason).toMatchObject({ name: 'ParkedEventInputError', reason: 'NOT_PARKED' });
+      const skippedRecorded = (await fx.store.readStream(parkedEventsStreamId(consumerName))).some((e) => (e.data as { parkedEventId?: string }).parkedEventId === parked.id);
+      const applied = handled.includes(poison.eventId);
+      expect({ applied, skippedRecorded }).toEqual(retry.status === 'fulfilled' ? { applied: true, skippedRecorded: false } : { applied: false, skippedRecorded: true });
+    }
+    const poison = event(`s-${randomUUID()}`);
+    failures.set(poison.eventId, () => new Error('until healed'));
+    await harness.publish([poison]);
+    await eventually(async () => (await lot.list({ consumer: consumerName })).some((p) => p.eventId === poison.eventId), 30_000, 'the park');
+    const parked = (await lot.list({ consumer: consumerName })).find((p) => p.eventId === poison.eventId)!;
+    failures.delete(poison.eventId);
+    const both = await Promise.allSettled([lot.retry(parked.id, 'a'), lot.retry(parked.id, 'b')]);
+    expect(both.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect((both.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ reason: 'NOT_PARKED' });
+    expect(handled.filter((id) => id === poison.eventId)).toHaveLength(1);
+  });
+
   it('refuses bad ids with typed errors and changes nothing', async () => {
     await start();
     const poison = event(`s-${randomUUID()}`);

@@ -435,6 +435,92 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
     if (!rows[0]) throw new ParkedEventNotFoundError(id);
     return rows[0];
   }
+  /**
+   * Runs `work` holding the parked event's own advisory lock (session level, on a dedicated
+   * client), so a retry and a skip of one parked event, or two retries, run one after the other:
+   * the second sees the first's outcome (`NOT_PARKED`) instead of skipping an event whose retry
+   * has just applied its effect. `skip` takes the same lock inside its transaction.
+   */
+  async function withParkedEventLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken = false;
+    const onError = () => (broken = true);
+    client.on('error', onError);
+    try {
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, parkedEventLockKey(id)]);
+      try {
+        return await work();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, parkedEventLockKey(id)]).catch(() => (broken = true));
+      }
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /** `retry` once the parked event's lock is held: still PARKED, else `NOT_PARKED`. */
+  async function retryHoldingLock(id: string, actor: string | undefined): Promise<ParkedEvent> {
+    const row = await loadParked(id);
+    const c = handlers.get(row.consumer);
+    if (!c) throw new ParkedEventInputError('CONSUMER_NOT_RUNNING', `Consumer ${row.consumer} does not run in this process; retry where it runs`);
+    try {
+      await c.handler(row.event);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      await pool.query(`UPDATE eventstore.parked_events SET attempts = attempts + 1, error = $2, last_failed_at = now() WHERE id = $1 AND status = 'PARKED'`, [id, errorText(error)]);
+      logger.warn({ err: error, consumer: row.consumer, eventId: row.event_id }, 'parking: retry of a parked event failed; it stays parked');
+      return toParked(await load(id));
+    }
+    await withStreamLock(row.consumer, row.source, row.stream_id, (q) =>
+      q(`UPDATE eventstore.parked_events SET status = 'RETRIED', attempts = attempts + 1, resolved_at = now(), resolved_by = $2 WHERE id = $1 AND status = 'PARKED'`, [id, actor ?? null]),
+    );
+    logger.info({ consumer: row.consumer, eventId: row.event_id, actor }, 'parking: parked event retried successfully; its stream flows on');
+    release(row.consumer, row.source, row.stream_id);
+    return toParked(await load(id));
+  }
+
+  /** `skip`: records the decision and the inbox row in one transaction that holds the event's lock. */
+  async function skipParked(id: string, actor: string | undefined): Promise<ParkedEvent> {
+    const row = await loadParked(id);
+    await store.transaction(async (tx) => {
+      // The parked event's own lock first (as a retry holds it), then its status again.
+      await tx.client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, parkedEventLockKey(id)]);
+      const { rows: current } = await tx.client.query<{ status: string }>('SELECT status FROM eventstore.parked_events WHERE id = $1', [id]);
+      if (current[0]?.status !== 'PARKED') throw new ParkedEventInputError('NOT_PARKED', `Parked event ${id} was resolved meanwhile`);
+      await tx.appendToStream(
+        parkedEventsStreamId(row.consumer),
+        [
+          {
+            type: PARKED_EVENT_SKIPPED,
+            data: {
+              parkedEventId: row.id,
+              consumer: row.consumer,
+              source: row.source,
+              eventId: row.event_id,
+              type: row.type,
+              streamId: row.stream_id,
+              streamPosition: Number(row.stream_position),
+              attempts: row.attempts,
+              error: row.error ?? '',
+            },
+          },
+        ],
+        { metadata: { causationId: row.event_id, ...(actor ? { actor } : {}), ...(row.event.metadata?.correlationId ? { correlationId: row.event.metadata.correlationId } : {}) } },
+      );
+      await tx.client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, `${row.consumer}|${row.source}|${row.stream_id}`]);
+      const updated = await tx.client.query(
+        `UPDATE eventstore.parked_events SET status = 'SKIPPED', resolved_at = now(), resolved_by = $2 WHERE id = $1 AND status = 'PARKED'`,
+        [id, actor ?? null],
+      );
+      if (updated.rowCount !== 1) throw new ParkedEventInputError('NOT_PARKED', `Parked event ${id} was resolved meanwhile`);
+      await tx.client.query(`INSERT INTO eventstore.inbox (source, event_id, type) VALUES ($1, $2, $3) ON CONFLICT (source, event_id) DO NOTHING`, [row.source, row.event_id, row.type]);
+    });
+    logger.info({ consumer: row.consumer, eventId: row.event_id, actor }, 'parking: parked event skipped; its stream flows on');
+    release(row.consumer, row.source, row.stream_id);
+    return toParked(await load(id));
+  }
+
   async function loadParked(id: string): Promise<Row> {
     const row = await load(id);
     if (row.status !== 'PARKED') throw new ParkedEventInputError('NOT_PARKED', `Parked event ${id} was already ${row.status === 'RETRIED' ? 'retried' : 'skipped'}`);
@@ -482,58 +568,11 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
       return Object.values(await countParkedEvents(pool)).reduce((sum, n) => sum + n, 0);
     },
     async retry(id, actor) {
-      const row = await loadParked(id);
-      const c = handlers.get(row.consumer);
-      if (!c) throw new ParkedEventInputError('CONSUMER_NOT_RUNNING', `Consumer ${row.consumer} does not run in this process; retry where it runs`);
-      try {
-        await c.handler(row.event);
-      } catch (error) {
-        if (isTransient(error)) throw error;
-        await pool.query(`UPDATE eventstore.parked_events SET attempts = attempts + 1, error = $2, last_failed_at = now() WHERE id = $1 AND status = 'PARKED'`, [id, errorText(error)]);
-        logger.warn({ err: error, consumer: row.consumer, eventId: row.event_id }, 'parking: retry of a parked event failed; it stays parked');
-        return toParked(await load(id));
-      }
-      await withStreamLock(row.consumer, row.source, row.stream_id, (q) =>
-        q(`UPDATE eventstore.parked_events SET status = 'RETRIED', attempts = attempts + 1, resolved_at = now(), resolved_by = $2 WHERE id = $1 AND status = 'PARKED'`, [id, actor ?? null]),
-      );
-      logger.info({ consumer: row.consumer, eventId: row.event_id, actor }, 'parking: parked event retried successfully; its stream flows on');
-      release(row.consumer, row.source, row.stream_id);
-      return toParked(await load(id));
+      await loadParked(id); // INVALID_ID, NOT_FOUND, NOT_PARKED before a connection is taken
+      return withParkedEventLock(id, () => retryHoldingLock(id, actor));
     },
     async skip(id, actor) {
-      const row = await loadParked(id);
-      await store.transaction(async (tx) => {
-        await tx.appendToStream(
-          parkedEventsStreamId(row.consumer),
-          [
-            {
-              type: PARKED_EVENT_SKIPPED,
-              data: {
-                parkedEventId: row.id,
-                consumer: row.consumer,
-                source: row.source,
-                eventId: row.event_id,
-                type: row.type,
-                streamId: row.stream_id,
-                streamPosition: Number(row.stream_position),
-                attempts: row.attempts,
-                error: row.error ?? '',
-              },
-            },
-          ],
-          { metadata: { causationId: row.event_id, ...(actor ? { actor } : {}), ...(row.event.metadata?.correlationId ? { correlationId: row.event.metadata.correlationId } : {}) } },
-        );
-        await tx.client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, `${row.consumer}|${row.source}|${row.stream_id}`]);
-        const updated = await tx.client.query(
-          `UPDATE eventstore.parked_events SET status = 'SKIPPED', resolved_at = now(), resolved_by = $2 WHERE id = $1 AND status = 'PARKED'`,
-          [id, actor ?? null],
-        );
-        if (updated.rowCount !== 1) throw new ParkedEventInputError('NOT_PARKED', `Parked event ${id} was resolved meanwhile`);
-        await tx.client.query(`INSERT INTO eventstore.inbox (source, event_id, type) VALUES ($1, $2, $3) ON CONFLICT (source, event_id) DO NOTHING`, [row.source, row.event_id, row.type]);
-      });
-      logger.info({ consumer: row.consumer, eventId: row.event_id, actor }, 'parking: parked event skipped; its stream flows on');
-      release(row.consumer, row.source, row.stream_id);
-      return toParked(await load(id));
+      return skipParked(id, actor);
     },
     async idle() {
       while (releasing.size > 0) await Promise.all([...releasing.values()]);
@@ -544,6 +583,9 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
     },
   };
 }
+
+/** The key of a parked event's own advisory lock (with `ADVISORY_LOCK.parkingNamespace`). */
+const parkedEventLockKey = (id: string) => `parked-event|${id}`;
 
 /**
  * How many events are PARKED now in the database of `pool`, by consumer name (consumers with none
