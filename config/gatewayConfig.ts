@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { operationLimitsFromEnv, type OperationLimits } from '../gateway/operationLimits.ts';
-import { DEFAULT_SUBGRAPH_TIMEOUT_MS } from '../gateway/subgraphDataSource.ts';
+import { DEFAULT_SUBGRAPH_TIMEOUT_MS, MAX_TIMER_DELAY_MS } from '../gateway/subgraphDataSource.ts';
 import type { LogLevel } from './env.ts';
 import { z } from 'zod';
 import {
@@ -107,10 +107,13 @@ export function corsOriginsFromEnv(env: NodeJS.ProcessEnv): CorsOrigins {
 /**
  * Reads `GATEWAY_SUBGRAPH_TIMEOUT_MS` (README, "Configuration"): the longest the gateway waits
  * for a subgraph's answer, in ms; unset or empty = 30 000, 0 = no timeout.
- * @throws ConfigError when it is not a non-negative integer
+ * @throws ConfigError when it is not an integer from 0 to 2^31 - 1 (Node's longest timer delay)
  */
 export function subgraphTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number {
-  return parseEnv(env, { GATEWAY_SUBGRAPH_TIMEOUT_MS: countVar(DEFAULT_SUBGRAPH_TIMEOUT_MS) }).GATEWAY_SUBGRAPH_TIMEOUT_MS;
+  return parseEnv(env, {
+    // At most 2^31 - 1 ms (24.8 days), the longest delay Node's timers take: a longer one fires after 1 ms.
+    GATEWAY_SUBGRAPH_TIMEOUT_MS: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(0).max(MAX_TIMER_DELAY_MS).default(DEFAULT_SUBGRAPH_TIMEOUT_MS)),
+  }).GATEWAY_SUBGRAPH_TIMEOUT_MS;
 }
 
 /** A non-negative integer variable (empty = default). */

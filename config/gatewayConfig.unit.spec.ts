@@ -1,4 +1,5 @@
 /** The gateway's variables of issue 11: `GATEWAY_CORS_ORIGINS`, `GATEWAY_SUBGRAPH_TIMEOUT_MS`, `GATEWAY_MAX_DOCUMENT_BYTES`. */
+import { SubgraphDataSource } from '../gateway/subgraphDataSource.ts';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './env.ts';
 import { corsOriginsFromEnv, parseGatewayConfig, subgraphTimeoutMsFromEnv } from './gatewayConfig.ts';
@@ -37,6 +38,13 @@ describe('GATEWAY_SUBGRAPH_TIMEOUT_MS', () => {
     for (const value of ['-1', '1.5', 'soon']) {
       expect(() => subgraphTimeoutMsFromEnv({ GATEWAY_SUBGRAPH_TIMEOUT_MS: value }), value).toThrow(/GATEWAY_SUBGRAPH_TIMEOUT_MS/);
     }
+  });
+
+  it('refuses a timeout beyond 2^31 - 1 ms, which Node\'s timers would fire after 1 ms (every subgraph call would time out)', () => {
+    expect(subgraphTimeoutMsFromEnv({ GATEWAY_SUBGRAPH_TIMEOUT_MS: String(2 ** 31 - 1) })).toBe(2 ** 31 - 1);
+    expect(() => subgraphTimeoutMsFromEnv({ GATEWAY_SUBGRAPH_TIMEOUT_MS: '3000000000' })).toThrow(/GATEWAY_SUBGRAPH_TIMEOUT_MS/);
+    expect(() => parseGatewayConfig({ GATEWAY_SUBGRAPH_TIMEOUT_MS: '3000000000' })).toThrow(/GATEWAY_SUBGRAPH_TIMEOUT_MS/);
+    expect(() => new SubgraphDataSource({ name: 'workflows', url: 'http://127.0.0.1:1/graphql', timeoutMs: 2 ** 31 })).toThrow(RangeError);
   });
 });
 

@@ -19,6 +19,9 @@ export const CORRELATION_ID_HEADER = 'x-correlation-id';
 /** W3C Trace Context header, forwarded unchanged when the client sent one. */
 export const TRACEPARENT_HEADER = 'traceparent';
 
+/** The longest delay Node's timers (and `AbortSignal.timeout`) take, in ms: 2^31 - 1; a longer one fires after 1 ms. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 /**
  * Default of {@link SubgraphDataSourceOptions.timeoutMs}: 30 s. Far above the slowest request the
  * repository's subgraphs serve (an `ingestDocument` of a 10 MiB text, a `trace(first: 10000)`:
@@ -67,6 +70,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   constructor(options: SubgraphDataSourceOptions) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_SUBGRAPH_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_DELAY_MS) {
+      throw new RangeError(`Subgraph "${options.name}": timeoutMs must be an integer from 0 to ${MAX_TIMER_DELAY_MS} (Node's longest timer delay), got ${timeoutMs}`);
+    }
     // Node's own fetch (undici, keep-alive per origin), not Apollo's default make-fetch-happen:
     // profiled in bench:subscriptions, the default fetcher was 35 % of the gateway's busy time
     // per entity fetch (an `Error().stack` captured per request, source-mapped under tsx).

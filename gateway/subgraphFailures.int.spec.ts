@@ -136,7 +136,7 @@ describe('subgraph failures (timeout, down) and the paths of their errors', () =
   });
 
   it('gives up on a subgraph that sends its headers and never ends its body with SUBGRAPH_TIMEOUT', async () => {
-    const client = await gatewayWithScoresAt(headersOnly.url, { subgraphTimeoutMs: 300 });
+    const client = await gatewayWithScoresAt(headersOnly.url, { subgraphTimeoutsMs: { scores: 300 } });
     const result = await client.query('{ thing(id: "3") { name score } }');
     expect(result.data).toEqual({ thing: { name: 'thing 3', score: null } });
     expect(result.errors).toEqual([
