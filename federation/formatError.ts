@@ -55,6 +55,10 @@ export function createSubgraphFormatError(options: SubgraphFormatErrorOptions): 
       }
       return { ...base, message: original.message, extensions: { code: original.code } };
     }
+    // A scalar's refusal inside validation (federation/scalars.ts: a number no double holds):
+    // Apollo labels the wrapping error GRAPHQL_VALIDATION_FAILED; the client gets the scalar's own.
+    const refusal = scalarRefusal(error);
+    if (refusal) return { ...base, extensions: refusal };
     const code = formatted.extensions?.code;
     if (isGraphQLError(original) && typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') {
       return { ...base, extensions: { code } };
@@ -115,6 +119,18 @@ export function classifyDatabaseError(error: unknown): DatabaseErrorClass {
  * `GraphQLError` classes differ). Request-level errors (syntax, validation, variables) have no
  * path and are returned as they are.
  */
+/** The extensions of an INEXACT_NUMBER refusal somewhere down `error`'s `originalError` chain. */
+function scalarRefusal(error: unknown): Record<string, unknown> | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = (e as { originalError?: unknown }).originalError, depth++) {
+    const extensions = (e as { extensions?: Record<string, unknown> }).extensions;
+    if (extensions?.reason === 'INEXACT_NUMBER') {
+      const { http: _http, ...rest } = extensions;
+      return { ...rest, code: 'BAD_USER_INPUT' };
+    }
+  }
+  return undefined;
+}
+
 function rootCause(error: unknown): unknown {
   if (isGraphQLError(error) && error.path && error.originalError) return error.originalError;
   return error;
