@@ -8,6 +8,24 @@ import type { Logger } from 'pino';
 /** How long the process may take to exit on its own after a clean shutdown, in ms. */
 const EXIT_GRACE_MS = 5_000;
 /**
+ * The shutdown grace period, in ms: 35 s from the first signal. Closers still running then are
+ * abandoned and the process exits with code 1, naming them: an in-flight integration event is
+ * left unacknowledged (NATS redelivers it, the inbox absorbs a repeat), an open transaction is
+ * rolled back by PostgreSQL. Longer than the embedded PostgreSQL's 30 s stop escalation, shorter
+ * than docker-compose's `stop_grace_period: 40s`, after which Docker would SIGKILL.
+ */
+export const SHUTDOWN_GRACE_MS = 35_000;
+
+/** Options of {@link createLifecycle}; the defaults are the process's own. */
+export interface LifecycleOptions {
+  /** @default {@link SHUTDOWN_GRACE_MS} */
+  shutdownGraceMs?: number;
+  /** Ends the process. @default `process.exit` */
+  exit?: (code: number) => void;
+  /** Listen to SIGINT/SIGTERM. @default true */
+  handleSignals?: boolean;
+}
+/**
  * Signals within this many ms of the first one are the same Ctrl-C, not a second one: a
  * terminal signals its whole foreground process group, and `npm` and `tsx` then relay the
  * signal to their child as well, so one Ctrl-C reaches the process two or three times.
@@ -47,7 +65,9 @@ export class StartAborted extends Error {
  * after the first; closer ones are the same Ctrl-C relayed by npm/tsx) exits at once with code
  * 130 (SIGINT) or 143 (SIGTERM).
  */
-export function createLifecycle(logger: Logger): Lifecycle {
+export function createLifecycle(logger: Logger, options: LifecycleOptions = {}): Lifecycle {
+  const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
+  const exit = options.exit ?? ((code: number) => process.exit(code));
   const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];
   let stopping = false;
   let shuttingDown: Promise<void> | undefined;
@@ -57,9 +77,16 @@ export function createLifecycle(logger: Logger): Lifecycle {
     stopping = true;
     shuttingDown ??= (async () => {
       logger.info({ reason }, 'shutting down');
+      let current = 'the start sequence';
+      const grace = setTimeout(() => {
+        logger.error({ resource: current, graceMs }, 'shutdown grace period over: abandoning what is still closing (unacknowledged work is redelivered) and exiting');
+        exit(1);
+      }, graceMs);
+      grace.unref();
       await startSettled;
       let ok = !failed;
       for (const { name, close } of closers.splice(0).reverse()) {
+        current = name;
         try {
           await close();
           logger.info({ resource: name }, 'closed');
@@ -68,6 +95,7 @@ export function createLifecycle(logger: Logger): Lifecycle {
           logger.error({ resource: name, err: error }, 'close failed');
         }
       }
+      clearTimeout(grace);
       logger.info('stopped');
       process.exitCode = ok ? 0 : 1;
       setTimeout(() => {
@@ -89,11 +117,12 @@ export function createLifecycle(logger: Logger): Lifecycle {
       firstSignalAt ??= Date.now();
       if (stopping && shuttingDown) {
         logger.warn({ signal }, 'second signal: exiting without finishing the shutdown');
-        process.exit(signal === 'SIGINT' ? 130 : 143);
+        exit(signal === 'SIGINT' ? 130 : 143);
+        return;
       }
       void shutdown(signal);
     });
-    process.on(signal, handlers.get(signal)!);
+    if (options.handleSignals !== false) process.on(signal, handlers.get(signal)!);
   }
 
   /**
@@ -103,6 +132,7 @@ export function createLifecycle(logger: Logger): Lifecycle {
    * its part out of order and count as a second signal: such handlers are removed, with a warning.
    */
   const claimSignals = () => {
+    if (options.handleSignals === false) return;
     for (const [signal, ours] of handlers) {
       for (const listener of process.listeners(signal)) {
         if (listener === ours) continue;
