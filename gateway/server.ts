@@ -34,7 +34,9 @@ import {
 import type { GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
 import { aliasSafeGateway } from './aliases.ts';
-import { authenticate as defaultAuthenticate, type Authenticate } from './auth.ts';
+import { ANONYMOUS_SUBJECT, createAuthenticator, type Authenticate, type Identity } from './auth.ts';
+import { authorizationPlugin, authorizationPolicyOf, executableSupergraphSdl } from './authorization.ts';
+import { parseAuthConfig } from '../config/authConfig.ts';
 import type { GatewayContext } from './context.ts';
 import { createRequire } from 'node:module';
 import { GatewayErrorCode } from './errors.ts';
@@ -50,6 +52,7 @@ import {
   type OperationLimits,
 } from './operationLimits.ts';
 import { CORRELATION_ID_HEADER, SubgraphDataSource, TRACEPARENT_HEADER } from './subgraphDataSource.ts';
+import { identitySignerFromEnv, type IdentitySigner } from '../federation/gatewayIdentity.ts';
 import { corsOriginsFromEnv, subgraphTimeoutMsFromEnv, type CorsOrigins } from '../config/gatewayConfig.ts';
 import { createSubscriptionEngine, type ConnectionIdentity } from './subscriptions/engine.ts';
 import { supergraphSubgraphs } from './supergraph.ts';
@@ -91,7 +94,12 @@ export interface GatewayOptions {
    * page instead of Sandbox. @default false
    */
   production?: boolean;
-  /** The authentication hook. @default `authenticate` from `gateway/auth.ts` */
+  /**
+   * The authentication hook (`gateway/auth.ts`).
+   * @default `createAuthenticator(parseAuthConfig(process.env))` (`GATEWAY_JWT_*`, `GATEWAY_JWKS_URL`,
+   *   `GATEWAY_ANONYMOUS_ROLE`; `production` counts as `NODE_ENV=production`): a ConfigError
+   *   naming the variables when none is set
+   */
   authenticate?: Authenticate;
   /**
    * Largest accepted request body in bytes; larger ones get HTTP 413 `BAD_REQUEST`. At least
@@ -123,6 +131,13 @@ export interface GatewayOptions {
   subgraphTimeoutMs?: number;
   /** Per-subgraph timeouts in ms, by subgraph name, overriding `subgraphTimeoutMs`. A name the supergraph lacks is an error. @default {} */
   subgraphTimeoutsMs?: Readonly<Record<string, number>>;
+  /**
+   * Signs the identity the gateway forwards to subgraphs (`x-flowgraph-identity`, upstream
+   * subscriptions; `federation/gatewayIdentity.ts`).
+   * @default `identitySignerFromEnv(process.env)`: `FLOWGRAPH_GATEWAY_SIGNING_KEY`; a ConfigError
+   *   naming it when unset or invalid
+   */
+  identitySigner?: IdentitySigner;
 }
 
 /** A running gateway. */
@@ -148,7 +163,11 @@ const SAFE_CORRELATION_ID = /^[\w.:@-]{1,128}$/;
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = options.logger;
   const production = options.production ?? false;
-  const authenticate = options.authenticate ?? defaultAuthenticate;
+  const authenticate =
+    options.authenticate ?? createAuthenticator(parseAuthConfig({ ...process.env, NODE_ENV: production ? 'production' : (process.env.NODE_ENV ?? 'development') }), { logger: log });
+  // `@requiresScopes` is enforced here (gateway/authorization.ts); Apollo gets the SDL it accepts.
+  const authorizationPolicy = authorizationPolicyOf(options.supergraphSdl);
+  const executableSdl = executableSupergraphSdl(options.supergraphSdl);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const overrides = options.subgraphUrlOverrides ?? {};
   const limits: OperationLimits = { ...operationLimitsFromEnv(process.env), ...definedOnly(options.operationLimits ?? {}) };
@@ -175,6 +194,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   }
   const resolvedSubgraphs = subgraphs.map(({ name, url }) => ({ name, url: overrides[name] ?? url }));
+  const identitySigner = options.identitySigner ?? identitySignerFromEnv(process.env);
 
   let phase: Phase = 'starting';
   /** The GraphQL endpoint once listening: the websocket URL of a request without a usable `Host`. */
@@ -186,8 +206,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     error: (message: unknown) => log.error(String(message)),
   };
   const gateway = new ApolloGateway({
-    supergraphSdl: options.supergraphSdl,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name) }),
+    supergraphSdl: executableSdl,
+    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name), identitySigner }),
     logger: apolloLogger,
   });
   const httpServer = http.createServer();
@@ -209,6 +229,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ footer: false }),
       subscriptionsOverHttpPlugin(() => listeningUrl),
+      // Roles before planning: FORBIDDEN (403) reaches no subgraph (gateway/authorization.ts).
+      authorizationPlugin(authorizationPolicy),
       operationLimitsPlugin<GatewayContext>(limits),
       exactNumbersPlugin<GatewayContext>(),
     ],
@@ -268,15 +290,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       clientCorrelationId !== undefined && SAFE_CORRELATION_ID.test(clientCorrelationId) ? clientCorrelationId : randomUUID();
     const traceparent = headerValue(req.headers[TRACEPARENT_HEADER]);
 
-    // The landing page (a browser GET) needs no identity; everything else is authenticated.
-    let identity;
-    try {
-      identity = await authenticate({ headers: req.headers });
-    } catch (error) {
-      const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
-      if (code !== GatewayErrorCode.Unauthenticated) throw error;
-      sendGraphQLError(res, 401, (error as Error).message, GatewayErrorCode.Unauthenticated);
-      return;
+    // The landing page (a browser GET without an operation) needs no identity: nothing can run
+    // without `query` (nor `extensions`, a persisted query). Everything else is authenticated,
+    // from the Authorization header only (never a token in the URL).
+    let identity: Identity;
+    if (isLandingPageRequest(req, search)) {
+      identity = { subject: ANONYMOUS_SUBJECT, role: 'viewer' };
+    } else {
+      try {
+        identity = await authenticate({ headers: req.headers });
+      } catch (error) {
+        const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
+        if (code === GatewayErrorCode.Unauthenticated) {
+          res.setHeader('www-authenticate', 'Bearer');
+          sendGraphQLError(res, 401, (error as Error).message, GatewayErrorCode.Unauthenticated);
+          return;
+        }
+        if (code === GatewayErrorCode.Forbidden) return sendGraphQLError(res, 403, (error as Error).message, GatewayErrorCode.Forbidden);
+        throw error;
+      }
     }
     const context: GatewayContext = { identity, correlationId, ...(traceparent !== undefined ? { traceparent } : {}) };
     const response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
@@ -356,13 +388,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // graphql-ws on the same port and path (issue 6): subscriptions through the engine, queries and
   // mutations through Apollo Server like HTTP requests.
   const serviceMap = Object.fromEntries(
-    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name) })]),
+    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name), identitySigner })]),
   );
   const engine = createSubscriptionEngine({
-    supergraphSdl: options.supergraphSdl,
+    supergraphSdl: executableSdl,
     subgraphUrls: Object.fromEntries(resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, subgraphUrl])),
     serviceMap,
     limits,
+    identitySigner,
+    authorizationPolicy,
     logger: log.child({ component: 'subscriptions' }),
     async executeOperation(request, identity) {
       const response = await apollo.executeOperation(request, { contextValue: { identity, correlationId: randomUUID() } });
@@ -376,6 +410,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: log.child({ component: 'websocket' }),
     ...options.websocketLimits,
     authenticate: async (connectionParams) => ({ identity: await authenticate({ connectionParams }) }),
+    // Closed 4403 `Token expired` at the token's exp (+ clock tolerance): the client reconnects with a fresh token and its cursor.
+    expiresAtMs: (connection) => connection.identity.identity.expiresAtMs,
     allowOrigin: (origin, request) => originAllowed(origin, request.headers.host),
     onSubscribe: (operation) => {
       // As over HTTP, before anything parses it; the HTTP status means nothing here.
@@ -473,6 +509,16 @@ function subscriptionsOverHttpPlugin(fallbackUrl: () => string): ApolloServerPlu
       };
     },
   };
+}
+
+/**
+ * Whether an HTTP request asks for the landing page (Sandbox), which needs no token: a GET whose
+ * `Accept` names `text/html` and whose URL has neither `query` nor `extensions` (no operation).
+ */
+function isLandingPageRequest(req: http.IncomingMessage, search: string): boolean {
+  if (req.method !== 'GET' || !/\btext\/html\b/i.test(req.headers.accept ?? '')) return false;
+  const params = new URLSearchParams(search);
+  return !params.has('query') && !params.has('extensions');
 }
 
 /** `http://host:port` of a listening server; unspecified addresses (0.0.0.0, ::) print as 127.0.0.1. */

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type * as Internals from '@apollo/federation-internals';
 import type * as Planner from '@apollo/query-planner';
+import { executableSupergraphSdl } from '../gateway/authorization.ts';
 
 // The planner and graphql-js as @apollo/gateway loads them (CommonJS).
 const require = createRequire(import.meta.url);
@@ -15,7 +16,8 @@ const { Supergraph, operationFromDocument } = require('@apollo/federation-intern
 const { QueryPlanner, prettyFormatQueryPlan } = require('@apollo/query-planner') as typeof Planner;
 const { parse } = require('graphql') as typeof import('graphql');
 
-const supergraph = Supergraph.build(readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8'));
+// As the gateway loads it: the `for: SECURITY` link of @requiresScopes removed (gateway/authorization.ts).
+const supergraph = Supergraph.build(executableSupergraphSdl(readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8')));
 const planner = new QueryPlanner(supergraph);
 const plan = (operation: string) => prettyFormatQueryPlan(planner.buildQueryPlan(operationFromDocument(supergraph.schema, parse(operation))));
 /** The services of the plan's fetches, in order. */

@@ -43,6 +43,10 @@ export type { WsSubscribePayload };
 export const DEFAULT_WS_PATH = '/graphql';
 /** Default of {@link WsServerOptions.connectionInitTimeoutMs}: 10 s. */
 export const DEFAULT_CONNECTION_INIT_TIMEOUT_MS = 10_000;
+/** Close reason (with code 4403) of a connection whose credentials expired (`WsServerOptions.expiresAtMs`). */
+export const TOKEN_EXPIRED_REASON = 'Token expired';
+/** Node's longest timer delay, in ms (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Default of {@link WsServerOptions.maxSubscriptionsPerConnection}. */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 /** Default of {@link WsServerOptions.maxMessageBytes}: 256 KiB. */
@@ -149,6 +153,15 @@ export interface WsServerOptions<TIdentity> {
    */
   onSubscribe(operation: WsOperation<TIdentity>): void | Promise<void>;
   /**
+   * When an acknowledged connection's credentials stop being valid, in ms since the epoch (e.g.
+   * its token's `exp`), or undefined for never: at that instant the socket is closed with 4403,
+   * reason `Token expired`, and its operations stopped. graphql-ws clients retry a 4403 close,
+   * so a client that presents a fresh token in its next `connection_init` and resubscribes with
+   * its cursor loses nothing. Asked once, right after `authenticate` resolved.
+   * @default none: connections never expire
+   */
+  expiresAtMs?(connection: WsConnection<TIdentity>): number | undefined;
+  /**
    * Time from the socket's opening to the `connection_ack`, in ms: no `connection_init` by then,
    * or an `authenticate` still pending, closes the socket with 4408 Connection initialisation
    * timeout (PROTOCOL.md "ConnectionInit"). 0 = no limit.
@@ -243,6 +256,7 @@ export function createWsServer<TIdentity>(options: WsServerOptions<TIdentity>): 
   const config: ServerConfig<TIdentity> = {
     authenticate: options.authenticate,
     onSubscribe: options.onSubscribe,
+    expiresAtMs: options.expiresAtMs,
     connectionInitTimeoutMs: options.connectionInitTimeoutMs ?? DEFAULT_CONNECTION_INIT_TIMEOUT_MS,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
@@ -315,6 +329,7 @@ export function createWsServer<TIdentity>(options: WsServerOptions<TIdentity>): 
 interface ServerConfig<TIdentity> {
   readonly authenticate: WsServerOptions<TIdentity>['authenticate'];
   readonly onSubscribe: WsServerOptions<TIdentity>['onSubscribe'];
+  readonly expiresAtMs: WsServerOptions<TIdentity>['expiresAtMs'];
   readonly connectionInitTimeoutMs: number;
   readonly maxSubscriptionsPerConnection: number;
   readonly maxBufferedBytes: number;
@@ -338,6 +353,8 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
   private identityValue: TIdentity | undefined;
   private initTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Closes the connection when its credentials expire (`expiresAtMs`). */
+  private expiryTimer: NodeJS.Timeout | undefined;
   /** Whether a pong answered the last keep-alive ping. */
   private alive = true;
 
@@ -405,6 +422,7 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
     this.socket.close(code, limitCloseReason(reason)); // throws on an invalid code, before any state changes
     this.phase = 'closed';
     clearTimeout(this.initTimer);
+    clearTimeout(this.expiryTimer);
     this.closeTimer = setTimeout(() => this.socket.terminate(), this.config.closeTimeoutMs);
     this.stopAll();
   }
@@ -466,7 +484,24 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
     this.identityValue = identity;
     this.phase = 'ready';
     clearTimeout(this.initTimer);
+    const expiresAtMs = this.config.expiresAtMs?.(this);
+    if (expiresAtMs !== undefined && Number.isFinite(expiresAtMs)) {
+      if (expiresAtMs <= Date.now()) return this.close(CloseCode.Forbidden, TOKEN_EXPIRED_REASON);
+      this.armExpiry(expiresAtMs);
+    }
     this.sendText(CONNECTION_ACK_FRAME);
+  }
+
+  /** Closes the connection 4403 `Token expired` at `expiresAtMs` (in steps of at most 2^31-1 ms, Node's longest timer). */
+  private armExpiry(expiresAtMs: number): void {
+    const delay = expiresAtMs - Date.now();
+    if (delay <= 0) {
+      this.config.log.debug({ connection: this.id }, 'websocket credentials expired, closing');
+      this.close(CloseCode.Forbidden, TOKEN_EXPIRED_REASON);
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.armExpiry(expiresAtMs), Math.min(delay, MAX_TIMER_MS));
+    this.expiryTimer.unref?.();
   }
 
   private subscribe(message: SubscribeMessage, frame: Buffer): void {
@@ -510,6 +545,7 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
   private onClosed(code: number, reason: Buffer): void {
     this.phase = 'closed';
     clearTimeout(this.initTimer);
+    clearTimeout(this.expiryTimer);
     clearTimeout(this.closeTimer);
     this.stopAll();
     const { connections, log } = this.config;

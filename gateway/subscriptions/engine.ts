@@ -31,6 +31,8 @@ import { createHydrator } from './hydrate.ts';
 import { AFTER_VARIABLE, createSubscriptionPlanner, type SubscriptionPlan } from './plan.ts';
 import { createSharedSubscription, type SharedSubscription } from './shared.ts';
 import { createUpstreamPool, openUpstream, type UpstreamPool } from './upstream.ts';
+import { authorizationPolicyOf, authorizeOperation, type AuthorizationPolicy } from '../authorization.ts';
+import { GATEWAY_SELF_IDENTITY, type IdentitySigner } from '../../federation/gatewayIdentity.ts';
 
 const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 const { GraphQLError, getOperationAST, getVariableValues, parse, specifiedRules, validate } = graphql;
@@ -49,6 +51,18 @@ export interface SubscriptionEngineOptions {
   serviceMap: Readonly<Record<string, GraphQLDataSource>>;
   limits: OperationLimits;
   logger: Logger;
+  /**
+   * Signs the identities sent upstream (`federation/gatewayIdentity.ts`): the gateway's own
+   * (subject `gateway`, role `admin`) in each socket's `connection_init`, the caller's in each
+   * subscribe's `extensions.flowgraph.identity`.
+   */
+  identitySigner: IdentitySigner;
+  /**
+   * The supergraph's `@requiresScopes` (`gateway/authorization.ts`): a subscription the caller's
+   * role may not run gets `FORBIDDEN` after validation, before it is planned or sent upstream.
+   * @default the policy of `supergraphSdl`
+   */
+  authorizationPolicy?: AuthorizationPolicy;
   /**
    * Runs a query or mutation sent over the socket (Apollo Server's `executeOperation` with the
    * connection's identity); resolves with the serialized ExecutionResult.
@@ -78,7 +92,12 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
   const apiSchema = supergraph.apiSchema();
   const apiGraphQLSchema = apiSchema.toGraphQLJSSchema();
   const planner = createSubscriptionPlanner(supergraph, apiSchema);
-  const pool: UpstreamPool = createUpstreamPool({ urls: options.subgraphUrls, logger });
+  const authorizationPolicy = options.authorizationPolicy ?? authorizationPolicyOf(options.supergraphSdl);
+  const pool: UpstreamPool = createUpstreamPool({
+    urls: options.subgraphUrls,
+    logger,
+    connectionParams: async () => ({ identity: await options.identitySigner.sign(GATEWAY_SELF_IDENTITY) }),
+  });
   const shared = new Map<string, SharedSubscription>();
   let clients = 0;
   let closed = false;
@@ -108,7 +127,7 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
             variables: upstreamVariables,
             afterVariable: plan.resumable && used.has(AFTER_VARIABLE) ? AFTER_VARIABLE : null,
             after: from,
-            identity,
+            identityToken: () => options.identitySigner.sign({ subject: identity.subject, role: identity.role }),
             correlationId,
             logger,
           },
@@ -166,6 +185,8 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
         throw new GraphQLError('@skip and @include are not allowed on the root field of a subscription', { nodes: [selection], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
       }
     }
+    // Roles before anything is planned or sent upstream (HTTP does the same in Apollo's didResolveOperation).
+    authorizeOperation(authorizationPolicy, apiGraphQLSchema, document, definition, identity);
     checkVariableDepth(variables, limits.maxVariableDepth);
     checkInlineValueDepth(document, limits.maxVariableDepth);
     checkInlineNumbers(apiGraphQLSchema, document);
