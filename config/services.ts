@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { IntegrationTransport } from '../eventstore/integration.ts';
 import type { CursorCodec } from '../federation/live/cursor.ts';
+import type { IdentityVerifier } from '../federation/gatewayIdentity.ts';
 
 /** A subgraph service as a process hosts it. */
 export interface RunningService {
@@ -41,6 +42,11 @@ export interface ServiceStartOptions {
    * @default a random key of this process (tests only: cursors do not survive a restart)
    */
   cursorCodec?: CursorCodec;
+  /**
+   * Verifies the gateway's identity on every subgraph request (`FLOWGRAPH_GATEWAY_PUBLIC_KEYS`,
+   * `identityVerifierFromEnv`). @default built from `process.env` by the service
+   */
+  identityVerifier?: IdentityVerifier;
   /** Failed attempts after which a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 */
   parkAfterAttempts?: number;
 }

@@ -148,9 +148,10 @@ export interface ParkingLot {
   /**
    * Skips a parked event: `ParkedEventSkipped` appended to `parked-events-<consumer>`, its inbox
    * row written and the row SKIPPED in one transaction; the events held behind it flow on.
+   * `actor` / `actorRole` (the verified subject and role of the request) go in its metadata.
    * @throws ParkedEventInputError (INVALID_ID, NOT_PARKED); ParkedEventNotFoundError
    */
-  skip(id: string, actor?: string): Promise<ParkedEvent>;
+  skip(id: string, actor?: string, actorRole?: string): Promise<ParkedEvent>;
   /** Resolves when no release of held events is running (tests). */
   idle(): Promise<void>;
   /** Stops releasing held events. Idempotent. */
@@ -481,7 +482,7 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
   }
 
   /** `skip`: records the decision and the inbox row in one transaction that holds the event's lock. */
-  async function skipParked(id: string, actor: string | undefined): Promise<ParkedEvent> {
+  async function skipParked(id: string, actor: string | undefined, actorRole: string | undefined): Promise<ParkedEvent> {
     const row = await loadParked(id);
     await store.transaction(async (tx) => {
       // The parked event's own lock first (as a retry holds it), then its status again.
@@ -506,7 +507,7 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
             },
           },
         ],
-        { metadata: { causationId: row.event_id, ...(actor ? { actor } : {}), ...(row.event.metadata?.correlationId ? { correlationId: row.event.metadata.correlationId } : {}) } },
+        { metadata: { causationId: row.event_id, ...(actor ? { actor } : {}), ...(actorRole ? { actorRole } : {}), ...(row.event.metadata?.correlationId ? { correlationId: row.event.metadata.correlationId } : {}) } },
       );
       await tx.client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK.parkingNamespace, `${row.consumer}|${row.source}|${row.stream_id}`]);
       const updated = await tx.client.query(
@@ -571,8 +572,8 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
       await loadParked(id); // INVALID_ID, NOT_FOUND, NOT_PARKED before a connection is taken
       return withParkedEventLock(id, () => retryHoldingLock(id, actor));
     },
-    async skip(id, actor) {
-      return skipParked(id, actor);
+    async skip(id, actor, actorRole) {
+      return skipParked(id, actor, actorRole);
     },
     async idle() {
       while (releasing.size > 0) await Promise.all([...releasing.values()]);

@@ -5,7 +5,9 @@
  * - `POST|GET <path>`: GraphQL (JSON bodies up to `maxBodyBytes`); a number in the body (or
  *   in GET's `variables`) that a double cannot hold exactly is HTTP 400 `BAD_USER_INPUT`
  *   (`reason: 'INEXACT_NUMBER'`, eventstore/jsonNumbers.ts) instead of being rounded;
- * - `GET /health`: 200 `{"status":"ok"}`;
+ * - with `authenticate`: a request to `<path>` it refuses gets HTTP 401 `UNAUTHENTICATED` before
+ *   its body is read or Apollo runs (the subgraphs' check of the gateway identity);
+ * - `GET /health`: 200 `{"status":"ok"}` (never authenticated);
  * - anything else: 404.
  */
 import http from 'node:http';
@@ -15,7 +17,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
 
 /** Options of `listenApollo`. */
-export interface ListenApolloOptions<TContext extends BaseContext> {
+export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undefined> {
   /** TCP port (0 = any free port). */
   port: number;
   /** Interface to bind. */
@@ -24,8 +26,18 @@ export interface ListenApolloOptions<TContext extends BaseContext> {
   path?: string;
   /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB) */
   maxBodyBytes?: number;
-  /** Builds the per-request context from the request's headers. */
-  context: ContextFunction<[{ req: http.IncomingMessage }], TContext>;
+  /**
+   * Authenticates each GraphQL request before anything else (body, Apollo): what it resolves
+   * to reaches `context` as `auth`; when it rejects, the answer is HTTP 401 with one error
+   * `{ message, extensions: { code: 'UNAUTHENTICATED' } }` (`message` the error's when it has
+   * `code === 'UNAUTHENTICATED'`, else a generic one) and `onRefused` gets the error.
+   * @default none: every request is admitted (`auth` undefined)
+   */
+  authenticate?: (req: http.IncomingMessage) => Promise<TAuth>;
+  /** Told of each request `authenticate` refused (e.g. to log why at debug level). */
+  onRefused?: (error: unknown, req: http.IncomingMessage) => void;
+  /** Builds the per-request context from the request (headers) and what `authenticate` resolved to. */
+  context: ContextFunction<[{ req: http.IncomingMessage; auth: TAuth }], TContext>;
   /** Called with unexpected HTTP-level errors. */
   onError: (error: unknown) => void;
   /**
@@ -47,9 +59,9 @@ export interface ListeningApollo {
  * Starts `server` (not started yet) and listens.
  * @throws the listen error (e.g. EADDRINUSE), after stopping `server`
  */
-export async function listenApollo<TContext extends BaseContext>(
+export async function listenApollo<TContext extends BaseContext, TAuth = undefined>(
   server: ApolloServer<TContext>,
-  options: ListenApolloOptions<TContext>,
+  options: ListenApolloOptions<TContext, TAuth>,
 ): Promise<ListeningApollo> {
   const path = options.path ?? '/graphql';
   const maxBodyBytes = options.maxBodyBytes ?? 2 * 1024 * 1024;
@@ -66,6 +78,18 @@ export async function listenApollo<TContext extends BaseContext>(
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok' });
     if (url.pathname !== path) return send(res, 404, { errors: [{ message: `Not found: GraphQL is served at ${path}`, extensions: { code: 'NOT_FOUND' } }] });
+    let auth = undefined as TAuth;
+    if (options.authenticate) {
+      try {
+        auth = await options.authenticate(req);
+      } catch (error) {
+        options.onRefused?.(error, req);
+        const message = (error as { code?: unknown } | null)?.code === 'UNAUTHENTICATED' ? (error as Error).message : 'Not authenticated';
+        // The body is left unread: close the connection rather than drain it.
+        res.setHeader('connection', 'close');
+        return send(res, 401, { errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+    }
     const body = await readBody(req, maxBodyBytes);
     if (body === 'too-large') return send(res, 413, { errors: [{ message: `Request body exceeds ${maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
     let parsed: unknown;
@@ -85,7 +109,7 @@ export async function listenApollo<TContext extends BaseContext>(
     }
     const response = await server.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body: parsed },
-      context: () => options.context({ req }),
+      context: () => options.context({ req, auth }),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;

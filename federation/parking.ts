@@ -10,14 +10,15 @@
  * ```
  *
  * (`contentParking`, `knowledgeParking`, `monitoringParking` alike; the SDL is in each
- * `subgraphs/<name>/schema.graphql`.) The mutations are open to operators until the `admin` role
- * lands with authentication.
+ * `subgraphs/<name>/schema.graphql`.) The mutations need role `admin`: the gateway refuses them
+ * first (`@requiresScopes(scopes: [["admin"]])` on the Mutation field), and the subgraph refuses
+ * them again from the verified identity (`FORBIDDEN`, nothing retried or skipped).
  */
 import type { EventStore, IntegrationTransport, Logger } from '../eventstore/index.ts';
 import { createParkingLot, isParkingInputError, type ParkedEvent, type ParkingLot } from '../eventstore/parking.ts';
 import type { DeliberateError } from './formatError.ts';
 import { isTransientDatabaseError } from './isTransientDatabaseError.ts';
-import type { RequestContext } from './requestContext.ts';
+import { requireRole, type RequestContext } from './requestContext.ts';
 
 /** Options of `createServiceParking`. */
 export interface ServiceParkingOptions {
@@ -59,7 +60,12 @@ export function createServiceParking(options: ServiceParkingOptions): ServicePar
     wrap: (transport) => lot.wrap(transport),
     resolvers: {
       Query: { [field]: namespace },
-      Mutation: { [field]: namespace },
+      Mutation: {
+        [field]: (_: unknown, _args: unknown, context: RequestContext) => {
+          requireRole(context, 'admin', `${field} (parking mutations)`);
+          return {};
+        },
+      },
       [`${Name}Parking`]: {
         parkedEvents: (_: unknown, args: { consumer?: string | null; includeResolved?: boolean | null; first?: number | null }) =>
           lot.list({ consumer: args.consumer ?? undefined, includeResolved: args.includeResolved ?? false, first: args.first ?? 100 }),
@@ -67,8 +73,14 @@ export function createServiceParking(options: ServiceParkingOptions): ServicePar
         parkedCount: () => lot.count(),
       },
       [`${Name}ParkingMutation`]: {
-        retryParkedEvent: (_: unknown, args: { id: string }, context: RequestContext) => lot.retry(args.id, context.meta.actor),
-        skipParkedEvent: (_: unknown, args: { id: string }, context: RequestContext) => lot.skip(args.id, context.meta.actor),
+        retryParkedEvent: (_: unknown, args: { id: string }, context: RequestContext) => {
+          requireRole(context, 'admin', 'retryParkedEvent');
+          return lot.retry(args.id, context.meta.actor);
+        },
+        skipParkedEvent: (_: unknown, args: { id: string }, context: RequestContext) => {
+          requireRole(context, 'admin', 'skipParkedEvent');
+          return lot.skip(args.id, context.meta.actor, context.meta.actorRole);
+        },
       },
       [`${Name}ParkedEvent`]: {
         eventType: (p: ParkedEvent) => p.type,

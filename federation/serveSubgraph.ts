@@ -3,6 +3,13 @@
  * resolvers, an Apollo Server configured the same way for every subgraph, served by
  * `listenApollo` with the per-request context of `requestContext.ts`.
  *
+ * Subgraphs trust only the gateway (DESIGN.md "Auth"; `gatewayIdentity.ts`): a GraphQL request
+ * without a valid `x-flowgraph-identity` token is answered HTTP 401 `UNAUTHENTICATED` before
+ * Apollo runs (`GET /health` stays open), a graphql-ws `connection_init` without a valid
+ * `identity` is closed with 4403, and a websocket `subscribe` needs its own
+ * `extensions.flowgraph.identity`. The verified subject and role are the `actor` and
+ * `actorRole` of the events the request appends. A mutation needs role `operator` here too.
+ *
  * ```ts
  * const http = await serveSubgraph({ name: 'content', schemaPath: CONTENT_SCHEMA_PATH, resolvers,
  *   port: 4002, host: '127.0.0.1', logger, isDeliberateError: (e): e is DeliberateError => e instanceof ContentError });
@@ -22,7 +29,8 @@ import { listenApollo, type ListeningApollo } from './httpServer.ts';
 import { createLiveServer } from './live/liveServer.ts';
 import type { CursorCodec } from './live/cursor.ts';
 import type { LiveField } from './live/liveField.ts';
-import { contextFromHeaders, type RequestContext } from './requestContext.ts';
+import { IDENTITY_HEADER, identityVerifierFromEnv, type GatewayIdentity, type IdentityVerifier } from './gatewayIdentity.ts';
+import { contextFromIdentity, requireRole, type RequestContext } from './requestContext.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
 export const DEFAULT_SUBGRAPH_HOST = '127.0.0.1';
@@ -50,6 +58,12 @@ export interface ServeSubgraphOptions {
    * `createSubgraphFormatError` (federation/formatError.ts).
    */
   isDeliberateError: (error: unknown) => error is DeliberateError;
+  /**
+   * Verifies the gateway's identity tokens (`federation/gatewayIdentity.ts`).
+   * @default `identityVerifierFromEnv(process.env)`: `FLOWGRAPH_GATEWAY_PUBLIC_KEYS`; a
+   *   ConfigError naming it when unset or invalid
+   */
+  identityVerifier?: IdentityVerifier;
   /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB, `listenApollo`'s) */
   maxBodyBytes?: number;
   /**
@@ -72,12 +86,15 @@ export interface ServeSubgraphOptions {
  * Builds the subgraph's schema (`buildSubgraphSchema`), starts an Apollo Server on it and
  * listens; resolves once requests are accepted. The server leaves termination signals to the
  * composition root (`stopOnTerminationSignals: false`), never sends stack traces
- * (`includeStacktraceInErrorResponses: false`) and gives resolvers `contextFromHeaders` of
- * each request. The result's `close()` drains and stops the server (idempotent).
- * @throws the SDL file's read error; GraphQL's parse or schema errors; the listen error (e.g. EADDRINUSE)
+ * (`includeStacktraceInErrorResponses: false`) and gives resolvers `contextFromIdentity` of
+ * each request's verified identity. The result's `close()` drains and stops the server (idempotent).
+ * @throws ConfigError when no `identityVerifier` is given and FLOWGRAPH_GATEWAY_PUBLIC_KEYS is
+ *   unset or invalid; the SDL file's read error; GraphQL's parse or schema errors; the listen
+ *   error (e.g. EADDRINUSE)
  */
 export async function serveSubgraph(options: ServeSubgraphOptions): Promise<ListeningApollo> {
   const { name, logger } = options;
+  const verifier = options.identityVerifier ?? identityVerifierFromEnv(process.env);
   const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: options.resolvers });
   const formatError = createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError });
   const live = options.live;
@@ -88,13 +105,31 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
     // The composition root (bin/lifecycle.ts) decides what a signal stops, and in which order.
     stopOnTerminationSignals: false,
     logger: apolloLogger(logger),
+    plugins: [
+      {
+        // Defense in depth (the gateway checks first): a mutation needs role operator.
+        async requestDidStart() {
+          return {
+            async didResolveOperation({ operation, contextValue }) {
+              if (operation?.operation === 'mutation') requireRole(contextValue, 'operator', 'a mutation');
+            },
+          };
+        },
+      },
+    ],
   });
-  return listenApollo(apollo, {
+  return listenApollo<RequestContext, GatewayIdentity>(apollo, {
     port: options.port,
     host: options.host ?? DEFAULT_SUBGRAPH_HOST,
     maxBodyBytes: options.maxBodyBytes,
-    context: async ({ req }) =>
-      contextFromHeaders((header) => {
+    authenticate: (req) => {
+      const value = req.headers[IDENTITY_HEADER];
+      return verifier.verify(Array.isArray(value) ? value[0] : value);
+    },
+    onRefused: (error, req) =>
+      logger.debug({ reason: (error as { reason?: unknown }).reason ?? String(error), url: req.url }, `${name}: request without a valid gateway identity refused`),
+    context: async ({ req, auth }) =>
+      contextFromIdentity(auth, (header) => {
         const value = req.headers[header];
         return Array.isArray(value) ? value[0] : value;
       }),
@@ -110,15 +145,17 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
               codec: live.codec,
               formatError,
               logger,
+              identityVerifier: verifier,
               ...(live.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: live.heartbeatIntervalMs } : {}),
             });
-            const ws = createWsServer<Record<string, never>>({
+            const ws = createWsServer<{ gateway: GatewayIdentity }>({
               server,
               path: '/graphql',
               logger,
               ...live.limits,
-              // Subgraphs trust the gateway's identity (forwarded per operation) until the auth issue lands.
-              authenticate: async () => ({}),
+              // Only the gateway connects: its own identity in connection_init (else 4403);
+              // each subscribe then carries the caller's (liveServer.ts).
+              authenticate: async (connectionParams) => ({ gateway: await verifier.verify(stringOr(connectionParams?.identity)) }),
               onSubscribe: (operation) => liveServer.onSubscribe(operation),
             });
             return {
@@ -131,6 +168,10 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
         }
       : {}),
   });
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** Apollo's `(message)` logger shape on top of a pino-style `(object, message)` logger. */

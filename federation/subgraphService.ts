@@ -3,6 +3,7 @@
  * service extends these with its own options (transport, clock...) and results.
  */
 import type { Logger } from '../eventstore/index.ts';
+import type { IdentityVerifier } from './gatewayIdentity.ts';
 import type { CursorCodec } from './live/cursor.ts';
 import type { ServicePoolOptions } from './servicePool.ts';
 
@@ -21,6 +22,12 @@ export interface SubgraphServiceOptions extends ServicePoolOptions {
    * @default a codec with a random key of this process (tests only)
    */
   cursorCodec?: CursorCodec;
+  /**
+   * Verifies the gateway's identity on every request (`federation/gatewayIdentity.ts`): the
+   * composition roots build it from `FLOWGRAPH_GATEWAY_PUBLIC_KEYS`.
+   * @default `identityVerifierFromEnv(process.env)` (ConfigError when the variable is unset)
+   */
+  identityVerifier?: IdentityVerifier;
   /** Attempts before a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 (federation/parking.ts) */
   parkAfterAttempts?: number;
 }

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { DocumentNode, GraphQLFormattedError, SelectionSetNode } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { ACTOR_HEADER, ROLE_HEADER } from './auth.ts';
+import { IDENTITY_HEADER, identitySignerFromEnv, type GatewayIdentity, type IdentitySigner } from '../federation/gatewayIdentity.ts';
 import type { GatewayContext } from './context.ts';
 import { GatewayErrorCode } from './errors.ts';
 
@@ -41,12 +41,27 @@ export interface SubgraphDataSourceOptions {
    * @default DEFAULT_SUBGRAPH_TIMEOUT_MS (30 s)
    */
   timeoutMs?: number;
+  /**
+   * Signs the identity sent to the subgraph in `x-flowgraph-identity`
+   * (`federation/gatewayIdentity.ts`; tokens cached per subject and role). Give every data
+   * source of a gateway the same one, so they share its cache.
+   * @default `identitySignerFromEnv(process.env)` (ConfigError when FLOWGRAPH_GATEWAY_SIGNING_KEY is unset)
+   */
+  identitySigner?: IdentitySigner;
 }
 
 /**
+ * Who the gateway says it is on requests that carry no client's operation (schema loading,
+ * health checks): itself, with the least role.
+ */
+export const GATEWAY_INTERNAL_IDENTITY: GatewayIdentity = Object.freeze({ subject: 'gateway', role: 'viewer' });
+
+/**
  * A data source for subgraph `name` at `url`. Every request it sends carries:
- * - `x-flowgraph-actor` / `x-flowgraph-role`: the identity `gateway/auth.ts` verified (never a
- *   header the client sent: the subgraph request's headers are built here from scratch);
+ * - `x-flowgraph-identity`: a short-lived token signed with the gateway's key naming the
+ *   identity `gateway/auth.ts` verified (`federation/gatewayIdentity.ts`; never a header the
+ *   client sent: the subgraph request's headers are built here from scratch); requests of no
+ *   client operation (schema loading, health checks) carry {@link GATEWAY_INTERNAL_IDENTITY};
  * - `x-correlation-id`: the client's, or the one the gateway generated for the request;
  * - `traceparent`: the client's, when it sent one.
  *
@@ -67,6 +82,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   readonly name: string;
   /** The request timeout in ms (0 = none). */
   readonly timeoutMs: number;
+  readonly #signer: IdentitySigner;
 
   constructor(options: SubgraphDataSourceOptions) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_SUBGRAPH_TIMEOUT_MS;
@@ -82,6 +98,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     super({ url: options.url, fetcher: fetcher as unknown as RemoteGraphQLDataSource['fetcher'] });
     this.name = options.name;
     this.timeoutMs = timeoutMs;
+    this.#signer = options.identitySigner ?? identitySignerFromEnv(process.env);
   }
 
   override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): ReturnType<RemoteGraphQLDataSource['process']> {
@@ -95,16 +112,16 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     }
   }
 
-  override willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+  override async willSendRequest(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
     const headers = options.request.http?.headers;
     if (!headers) return;
-    // Schema loading and health checks carry no incoming request, hence no identity.
-    if (options.kind !== 'incoming operation') return;
-    const context = options.context as Partial<GatewayContext>;
-    if (context.identity) {
-      headers.set(ACTOR_HEADER, context.identity.subject);
-      headers.set(ROLE_HEADER, context.identity.role);
+    // Schema loading and health checks carry no incoming request: the gateway speaks for itself.
+    if (options.kind !== 'incoming operation') {
+      headers.set(IDENTITY_HEADER, await this.#signer.sign(GATEWAY_INTERNAL_IDENTITY));
+      return;
     }
+    const context = options.context as Partial<GatewayContext>;
+    if (context.identity) headers.set(IDENTITY_HEADER, await this.#signer.sign({ subject: context.identity.subject, role: context.identity.role }));
     if (context.correlationId) headers.set(CORRELATION_ID_HEADER, context.correlationId);
     if (context.traceparent) headers.set(TRACEPARENT_HEADER, context.traceparent);
   }

@@ -7,13 +7,18 @@
  * field's coerced arguments, checks them with the field's {@link LiveField.normalize}, verifies
  * the `after` cursor (bound to field and arguments: `INVALID_CURSOR`, `CURSOR_EXPIRED`), then
  * joins the feed of `(field, arguments)` — created on first use, closed with its last member —
- * in the selection group of `(document, operation name, variables without after, actor)`.
+ * in the selection group of `(document, operation name, variables without after, actor, role)`.
  *
  * Wire contract with the gateway (see `ws/` and `gateway/subscriptions/`): every `next` carries
  * `extensions.flowgraph = { cursor, position }`; a subscribe with
  * `extensions.flowgraph.positions: true` also gets data-less position announcements.
- * `extensions.flowgraph.actor` / `correlationId` on the subscribe play the role of the
- * `x-flowgraph-actor` / `x-correlation-id` headers of HTTP requests.
+ * `extensions.flowgraph.identity` / `correlationId` on the subscribe play the role of the
+ * `x-flowgraph-identity` / `x-correlation-id` headers of HTTP requests: a subscribe carries
+ * the caller's identity token signed by the gateway (`federation/gatewayIdentity.ts`; a token
+ * that does not verify gets an `UNAUTHENTICATED` error); one without runs as the connection's
+ * identity (gateway-signed, checked at `connection_init`). Its subject and role are the
+ * operation's `actor` / `actorRole`.
+ * A mutation sent over the socket needs role `operator`, like one over HTTP.
  *
  * Errors: every refusal or failure of an operation is an `error` message formatted by the
  * subgraph's `formatError` (federation/formatError.ts), codes kept and internals hidden, e.g.
@@ -31,7 +36,8 @@ import type {
   OperationDefinitionNode,
 } from 'graphql';
 import { type EventStore, type LogPosition, type Logger } from '../../eventstore/index.ts';
-import { contextFromHeaders, ACTOR_HEADER, CORRELATION_HEADER, type RequestContext } from '../requestContext.ts';
+import { IdentityVerificationError, type GatewayIdentity, type IdentityVerifier } from '../gatewayIdentity.ts';
+import { contextFromIdentity, CORRELATION_HEADER, requireRole, type RequestContext } from '../requestContext.ts';
 import type { CursorCodec } from './cursor.ts';
 import { createFeed, type Feed, type FlowgraphExtensions, type SelectionGroup } from './feed.ts';
 import { createLogFollower, type LogFollower } from './logFollower.ts';
@@ -68,6 +74,8 @@ export interface LiveServerOptions {
   /** The subgraph's error formatting (codes kept, internals hidden): `createSubgraphFormatError`. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   logger: Logger;
+  /** Verifies each subscribe's `extensions.flowgraph.identity` (the caller, signed by the gateway). */
+  identityVerifier: IdentityVerifier;
   /** How often position announcements repeat while a feed is quiet, in ms. @default 30_000 (the feed's) */
   heartbeatIntervalMs?: number;
 }
@@ -128,11 +136,30 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
     return pending;
   }
 
-  function requestContextOf(operation: WsOperation<unknown>): RequestContext {
+  /**
+   * The context of one operation: the identity its `extensions.flowgraph.identity` carries, or,
+   * when it carries none, the connection's (`{ gateway }`, verified at `connection_init`).
+   * @throws GraphQLError `UNAUTHENTICATED` when a token is present and does not verify, or when
+   * there is neither one nor a connection identity
+   */
+  async function requestContextOf(operation: WsOperation<unknown>): Promise<RequestContext> {
     const flowgraph = objectOr(operation.payload.extensions?.flowgraph);
     const headers = operation.connection.request.headers;
-    return contextFromHeaders((name) => {
-      if (name === ACTOR_HEADER && typeof flowgraph.actor === 'string') return flowgraph.actor;
+    let identity: GatewayIdentity;
+    try {
+      const connectionIdentity = (operation.connection.identity as { gateway?: GatewayIdentity } | undefined)?.gateway;
+      // No identity of its own: the subscribe runs as the connection's (verified at connection_init:
+      // a gateway-signed identity). One that is present must verify.
+      identity =
+        flowgraph.identity === undefined && connectionIdentity !== undefined
+          ? connectionIdentity
+          : await options.identityVerifier.verify(typeof flowgraph.identity === 'string' ? flowgraph.identity : undefined);
+    } catch (error) {
+      if (!(error instanceof IdentityVerificationError)) throw error;
+      logger.debug({ reason: error.reason }, `${options.name}: subscribe without a valid gateway identity refused`);
+      throw new GraphQLError(error.message, { extensions: { code: error.code } });
+    }
+    return contextFromIdentity(identity, (name) => {
       if (name === CORRELATION_HEADER && typeof flowgraph.correlationId === 'string') return flowgraph.correlationId;
       const value = headers[name];
       return Array.isArray(value) ? value[0] : value;
@@ -160,6 +187,8 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
   async function serve(operation: WsOperation<unknown>): Promise<void> {
     if (closed) throw new GraphQLError('The service is shutting down', { extensions: { code: 'SERVICE_UNAVAILABLE' } });
     const { payload } = operation;
+    // Who asks comes first: an unauthenticated subscribe learns nothing of the schema.
+    const contextValue = await requestContextOf(operation);
     let document: DocumentNode;
     try {
       document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
@@ -177,9 +206,9 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
     const coerced = getVariableValues(schema, definition.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return operation.error(formatErrors(coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'))));
     const variables = coerced.coerced;
-    const contextValue = requestContextOf(operation);
 
     if (definition.operation !== 'subscription') {
+      if (definition.operation === 'mutation') requireRole(contextValue, 'operator', 'a mutation');
       const result = (await execute({ schema, document, variableValues: variables, contextValue, operationName: payload.operationName ?? undefined })) as ExecutionResult;
       operation.next(serialize(result, formatErrors));
       operation.complete();
@@ -241,7 +270,7 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
   ): SelectionGroup {
     const afterVariable = afterVariableOf(fieldNode, document);
     const keyVariables = Object.fromEntries(Object.entries(variables).filter(([name]) => name !== afterVariable));
-    const key = canonicalJson([graphql.print(document), definition.name?.value ?? null, keyVariables, contextValue.meta.actor]);
+    const key = canonicalJson([graphql.print(document), definition.name?.value ?? null, keyVariables, contextValue.meta.actor, contextValue.meta.actorRole]);
     return {
       key,
       async execute(update: Record<string, unknown>, extensions: FlowgraphExtensions): Promise<Buffer> {

@@ -18,7 +18,6 @@ import type { GraphQLFormattedError } from 'graphql';
 import { compareLogPositions, parsePosition, type LogPosition } from '../../eventstore/cursor.ts';
 import { connectWs, type WsClientConnection } from '../../ws/client.ts';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../ws/server.ts';
-import type { Identity } from '../auth.ts';
 import type { UpstreamEvent } from './hydrate.ts';
 
 /** Codes of upstream errors that no retry can cure (the client's input is wrong). */
@@ -47,6 +46,12 @@ export interface UpstreamPoolOptions {
    * @default 100 (`DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION` of `ws/server.ts`)
    */
   maxSubscriptionsPerSocket?: number;
+  /**
+   * The `connection_init` payload of each new socket, computed as it opens (the gateway's
+   * signed identity, `{ identity: <token> }`, fresh for each socket).
+   * @default none sent
+   */
+  connectionParams?: () => Promise<Record<string, unknown>>;
 }
 
 /** A slot for one subscription on an open upstream socket, held until {@link UpstreamLease.release}. */
@@ -97,11 +102,13 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
   }
 
   function open(subgraph: string, httpUrl: string): PooledSocket {
-    const pending = connectWs({
-      url: httpUrl.replace(/^http/, 'ws'),
-      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
-      keepAliveIntervalMs: options.keepAliveIntervalMs ?? 12_000,
-    });
+    const pending = (async () =>
+      connectWs({
+        url: httpUrl.replace(/^http/, 'ws'),
+        connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+        keepAliveIntervalMs: options.keepAliveIntervalMs ?? 12_000,
+        ...(options.connectionParams ? { connectionParams: await options.connectionParams() } : {}),
+      }))();
     const pooled: PooledSocket = { pending, leases: 0, listeners: new Set(), gone: false };
     let list = sockets.get(subgraph);
     if (!list) sockets.set(subgraph, (list = []));
@@ -200,7 +207,11 @@ export interface UpstreamOptions {
   afterVariable: string | null;
   /** Where to start: the client's cursor, or null. */
   after: string | null;
-  identity: Identity;
+  /**
+   * The caller's signed identity for each subscribe (`extensions.flowgraph.identity`), asked
+   * again on every re-subscribe so that it is never an expired one.
+   */
+  identityToken: () => Promise<string>;
   correlationId: string;
   logger: UpstreamLogger;
 }
@@ -266,6 +277,24 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
         return;
       }
       const held = lease;
+      let identity: string;
+      try {
+        identity = await options.identityToken();
+      } catch (error) {
+        // Not a subgraph's fault and no retry cures it (a bad subject): end the subscription.
+        held.release();
+        if (lease === held) lease = undefined;
+        if (closed) return;
+        closed = true;
+        logger.warn({ subgraph, err: error }, 'gateway: could not sign the identity of an upstream subscription');
+        handlers.onError([{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+        return;
+      }
+      if (closed) {
+        held.release();
+        if (lease === held) lease = undefined;
+        return;
+      }
       const outcome = await new Promise<'retry' | 'end'>((resolve) => {
         finish = resolve;
         held.onClosed(() => resolve('retry'));
@@ -278,7 +307,7 @@ export function openUpstream(pool: UpstreamPool, options: UpstreamOptions, handl
               operationName: options.operationName ?? null,
               variables,
               extensions: {
-                flowgraph: { positions: true, actor: options.identity.subject, role: options.identity.role, correlationId: options.correlationId },
+                flowgraph: { positions: true, identity, correlationId: options.correlationId },
               },
             },
             {

@@ -117,6 +117,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       port: options.port,
       host: options.host,
       logger,
+      ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof ContentError || parking.isDeliberateError(e),
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,
       live: { store, fields: createContentLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },

@@ -109,6 +109,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
+      ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError || parking.isDeliberateError(e),
       live: { store, fields: createKnowledgeLiveFields({ store, readModel }), codec: options.cursorCodec ?? randomCursorCodec() },
     });

@@ -98,6 +98,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
       port: options.port,
       host: options.host,
       logger,
+      ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError || parking.isDeliberateError(e),
       live: { store, fields: createMonitoringLiveFields(), codec: options.cursorCodec ?? randomCursorCodec() },
     });

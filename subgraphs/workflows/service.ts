@@ -111,6 +111,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
+      ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError || parking.isDeliberateError(e),
       live: { store, fields: createWorkflowsLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },
     });
