@@ -7,7 +7,9 @@
  * Options: --gateway <url> (default GATEWAY_URL or http://127.0.0.1:4000/graphql),
  * --corpus <dir> (where the file names are listed; default FLOWGRAPH_CORPUS_DIR, absolute or
  * relative to the working directory, else ../shared/corpus next to the repository: config/corpus.ts),
- * --files a.txt,b.txt (default all), --concurrency N (default 2).
+ * --files a.txt,b.txt (default all), --concurrency N (default 2), --token <jwt> (default
+ * FLOWGRAPH_TOKEN, else an operator token signed with GATEWAY_JWT_SECRET or the development
+ * secret `npm start` stored: config/authSecrets.ts `clientTokenSigner`).
  *
  * A run that ends other than COMPLETED is printed with its failed step's name, status and error
  * (e.g. `... [CORPUS_FILE_NOT_FOUND]` when the content service has no such file in ITS corpus
@@ -22,12 +24,15 @@ import { definePipelineWorkflow, PIPELINE_STEPS, runPipeline, type PipelineResul
 import { fetchTrace, formatTrace } from '../client/trace.ts';
 import { CORPUS_HINT, corpusProblem, resolveCorpusDir } from '../config/corpus.ts';
 import { configOrExit, optionalHttpUrlVar, parseCommonEnv, parseEnv } from '../config/env.ts';
+import { clientTokenSigner, issueToken } from '../config/authSecrets.ts';
+import { parseDatabaseConfig } from '../config/database.ts';
 
 // Bad variables (LOG_LEVEL, GATEWAY_URL, FLOWGRAPH_CORPUS_DIR...): their message, exit 2.
 const defaults = await configOrExit(() => {
   parseCommonEnv(process.env);
   const { GATEWAY_URL } = parseEnv(process.env, { GATEWAY_URL: optionalHttpUrlVar });
-  return { gateway: GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', corpus: resolveCorpusDir(process.env) };
+  const { secretsFile } = parseDatabaseConfig(process.env, []);
+  return { gateway: GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', corpus: resolveCorpusDir(process.env), secretsFile };
 });
 
 const program = new Command('demo')
@@ -36,8 +41,9 @@ const program = new Command('demo')
   .option('--corpus <dir>', 'corpus directory (default: FLOWGRAPH_CORPUS_DIR, else ../shared/corpus next to the repository)', defaults.corpus)
   .option('--files <names>', 'comma-separated corpus files (default: every .txt file)')
   .option('--concurrency <n>', 'documents in flight at once', '2')
+  .option('--token <jwt>', 'client token (default: FLOWGRAPH_TOKEN, else an operator token of GATEWAY_JWT_SECRET or of the development secret of `npm start`)')
   .parse();
-const opts = program.opts<{ gateway: string; corpus: string; files?: string; concurrency: string }>();
+const opts = program.opts<{ gateway: string; corpus: string; files?: string; concurrency: string; token?: string }>();
 const concurrency = Number(opts.concurrency);
 if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) program.error('--concurrency must be an integer from 1 to 16');
 
@@ -49,7 +55,13 @@ const files = opts.files
   : (await readdir(corpusDir)).filter((f) => f.endsWith('.txt')).sort();
 if (files.length === 0) program.error(`no .txt files in ${corpusDir}`);
 
-const client = createGatewayClient(opts.gateway);
+let token = opts.token ?? (process.env.FLOWGRAPH_TOKEN || undefined);
+if (token === undefined) {
+  const signer = await clientTokenSigner(process.env, defaults.secretsFile);
+  if (!signer) throw program.error(`no token: pass --token or FLOWGRAPH_TOKEN (\`npm start\` prints one), or set GATEWAY_JWT_SECRET`);
+  token = await issueToken(signer.secret, { subject: 'demo', role: 'operator' }, { issuer: signer.issuer, audience: signer.audience, lifetimeSeconds: 3600 });
+}
+const client = createGatewayClient(opts.gateway, { token });
 const health = await fetch(new URL('/health', opts.gateway)).catch(() => undefined);
 if (!health?.ok) program.error(`the gateway at ${opts.gateway} does not answer: start it with \`npm start\` first`);
 

@@ -4,10 +4,13 @@
  *
  * - `gateway`: the gateway on `SUPERGRAPH_PATH` (default `./supergraph.graphql`), subgraph URLs
  *   from the file, each overridable with `<NAME>_URL` (e.g. `WORKFLOWS_URL`). Works with any
- *   Federation 2 supergraph, including operators' own subgraphs.
+ *   Federation 2 supergraph, including operators' own subgraphs. Needs client-token
+ *   configuration (`GATEWAY_JWT_SECRET` or `GATEWAY_JWKS_URL`, or `GATEWAY_ANONYMOUS_ROLE`) and
+ *   `FLOWGRAPH_GATEWAY_SIGNING_KEY` (no development defaults: `npm run keys` prints them).
  * - a service of `config/services.ts` (e.g. `workflows`): needs `<PREFIX>_DATABASE_URL`,
  *   `NATS_URL` (services in separate processes talk through NATS JetStream) and
- *   `FLOWGRAPH_CURSOR_SECRET` (every instance signs subscription cursors with the same keys);
+ *   `FLOWGRAPH_CURSOR_SECRET` (every instance signs subscription cursors with the same keys) and
+ *   `FLOWGRAPH_GATEWAY_PUBLIC_KEYS` (it answers only requests the gateway signed);
  *   applies the service's migrations, then serves its subgraph on `<PREFIX>_PORT`.
  *
  * SIGINT/SIGTERM stop it cleanly (exit 0); a second signal exits at once.
@@ -25,6 +28,9 @@ import { createLifecycle } from './lifecycle.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
 import { ConfigError, configOrExit } from '../config/env.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
+import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
+import { parseAuthConfig } from '../config/authConfig.ts';
+import { createAuthenticator } from '../gateway/auth.ts';
 
 const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
 const name = process.argv[2];
@@ -37,11 +43,13 @@ if (name === 'gateway') await runGateway();
 else await runService(name);
 
 async function runGateway(): Promise<void> {
-  const config = await configOrExit(() => {
+  const { config, authConfig, identitySigner } = await configOrExit(() => {
     const config = parseGatewayConfig(process.env);
     // Checked again below for the supergraph's own subgraph names.
     subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
-    return config;
+    const authConfig = parseAuthConfig(process.env);
+    createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
+    return { config, authConfig, identitySigner: identitySignerFromEnv(process.env) };
   });
   const logger = createLogger(config.logLevel);
   const lifecycle = createLifecycle(logger);
@@ -55,6 +63,8 @@ async function runGateway(): Promise<void> {
       production: config.production,
       operationLimits: config.operationLimits,
       websocketLimits: config.websocketLimits,
+      authenticate: createAuthenticator(authConfig, { logger: logger.child({ component: 'auth' }) }),
+      identitySigner,
       logger: logger.child({ component: 'gateway' }),
     });
     lifecycle.defer('gateway', () => gateway.close());
@@ -68,6 +78,7 @@ async function runService(serviceName: string): Promise<void> {
   let config;
   let broker;
   let cursorCodec;
+  let identityVerifier;
   let start;
   try {
     definition = serviceNamed(serviceName);
@@ -78,6 +89,7 @@ async function runService(serviceName: string): Promise<void> {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }
     cursorCodec = await cursorCodecFor(parseCursorConfig(process.env), undefined, `${serviceName} alone`);
+    identityVerifier = identityVerifierFromEnv(process.env);
     // Parses the service's own settings (e.g. FLOWGRAPH_CORPUS_DIR) before anything starts.
     start = await definition.load();
   } catch (error) {
@@ -94,7 +106,7 @@ async function runService(serviceName: string): Promise<void> {
     lifecycle.throwIfStopping();
     const { transport } = await createTransport(broker, [definition.name], logger.child({ component: 'broker' }));
     lifecycle.defer('integration transport', () => transport.close());
-    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec, parkAfterAttempts: broker.parkAfterAttempts });
+    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec, identityVerifier, parkAfterAttempts: broker.parkAfterAttempts });
     lifecycle.defer('service', () => service.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);

@@ -6,29 +6,42 @@
  * in-process), then the gateway on the checked-in supergraph with this process's actual
  * subgraph URLs, and prints the gateway URL.
  *
+ * Authentication (README, "Authentication"): with GATEWAY_JWT_SECRET / GATEWAY_JWKS_URL /
+ * GATEWAY_ANONYMOUS_ROLE unset and NODE_ENV not production, a development secret is generated
+ * once into the secrets file (mode 600, beside the database passwords) and a ready-to-use
+ * operator token is printed; in production the start is refused without auth configuration.
+ *
  * Ctrl-C / SIGTERM stops everything in reverse order (gateway, services, pools, embedded
  * PostgreSQL) and exits 0; a second signal exits at once.
  */
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { startGateway } from '../gateway/server.ts';
+import { createAuthenticator } from '../gateway/auth.ts';
+import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
 import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { parseStartConfig } from '../config/startConfig.ts';
 import { SERVICES } from '../config/services.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
+import { parseAuthConfig } from '../config/authConfig.ts';
+import { DEVELOPMENT_TOKEN_LIFETIME_SECONDS, issueToken, singleProcessAuth } from '../config/authSecrets.ts';
 import { prepareServiceDatabases } from './databases.ts';
 import { createLifecycle } from './lifecycle.ts';
 
 // Every variable is checked before anything starts (a bad one: its message, exit 2), the
 // services' own settings included (their `load` parses them).
-const { config, broker, cursors, starters } = await configOrExit(async () => {
+const { config, broker, cursors, auth, starters } = await configOrExit(async () => {
   const config = parseStartConfig(process.env);
   const broker = parseBrokerConfig(process.env);
   const cursors = parseCursorConfig(process.env);
+  const auth = parseAuthConfig(process.env);
+  // The gateway identity keys, when configured, are checked before anything starts.
+  if (process.env.FLOWGRAPH_GATEWAY_SIGNING_KEY) identitySignerFromEnv(process.env);
+  if (process.env.FLOWGRAPH_GATEWAY_PUBLIC_KEYS) identityVerifierFromEnv(process.env);
   subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
   const starters = new Map(await Promise.all(config.services.map(async ({ definition }) => [definition.name, await definition.load!()] as const)));
-  return { config, broker, cursors, starters };
+  return { config, broker, cursors, auth, starters };
 });
 
 const logger = createLogger(config.gateway.logLevel);
@@ -62,6 +75,11 @@ await lifecycle.start(async () => {
 
   // FLOWGRAPH_CURSOR_SECRET, or a development key kept beside the database passwords.
   const cursorCodec = await cursorCodecFor(cursors, config.database.secretsFile, 'npm start');
+  // Client tokens and the gateway's identity: configured, or development ones kept there too.
+  const credentials = await singleProcessAuth(auth, process.env, { secretsFile: config.database.secretsFile, production: config.gateway.production });
+  if (credentials.identityKeySource === 'ephemeral') {
+    logger.info('FLOWGRAPH_GATEWAY_SIGNING_KEY unset: the gateway identity key lives in this process only (subgraphs elsewhere cannot verify it)');
+  }
 
   // Subgraphs this process does not host keep their supergraph URL unless <NAME>_URL is set.
   const subgraphUrlOverrides = subgraphUrlOverridesFromEnv(process.env, [...inSupergraph]);
@@ -74,6 +92,7 @@ await lifecycle.start(async () => {
       logger: logger.child({ service: definition.name }),
       transport,
       cursorCodec,
+      identityVerifier: credentials.identityVerifier,
       parkAfterAttempts: broker.parkAfterAttempts,
     });
     lifecycle.defer(`${definition.name} service`, () => service.close());
@@ -95,10 +114,24 @@ await lifecycle.start(async () => {
     production: config.gateway.production,
     operationLimits: config.gateway.operationLimits,
     websocketLimits: config.gateway.websocketLimits,
+    authenticate: createAuthenticator(credentials.authConfig, { logger: logger.child({ component: 'auth' }) }),
+    identitySigner: credentials.identitySigner,
     logger: logger.child({ component: 'gateway' }),
   });
   lifecycle.defer('gateway', () => gateway.close());
   lifecycle.throwIfStopping();
 
   console.log(`flowgraph gateway ready at ${gateway.url} — open it in a browser for Apollo Sandbox`);
+  if (credentials.development) {
+    const { jwtSecret, issuer, audience } = credentials.development;
+    const token = await issueToken(jwtSecret, { subject: 'operator', role: 'operator' }, { issuer, audience, lifetimeSeconds: DEVELOPMENT_TOKEN_LIFETIME_SECONDS });
+    console.log(
+      [
+        `development operator token (30 days; the secret is in ${config.database.secretsFile}; \`npm run token -- --role admin\` issues others):`,
+        token,
+        'Sandbox: Connection settings → Headers: Authorization: Bearer <token>; subscriptions: connectionParams {"authorization":"Bearer <token>"}',
+        `curl: curl -H 'authorization: Bearer <token>' -H 'content-type: application/json' -d '{"query":"{ workflows { id } }"}' ${gateway.url}`,
+      ].join('\n'),
+    );
+  }
 });

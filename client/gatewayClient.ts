@@ -1,10 +1,10 @@
 /**
- * The ONE way flowgraph's own tools and tests reach the gateway (DESIGN.md, "Auth"): every
- * request goes through {@link createGatewayClient}, which adds the caller's credentials in one
- * place. When the auth issue lands, `authHeaders` below is the only client code that changes.
- * Tests import it through `test/support/client.ts`; `npm run demo` uses it directly.
+ * The ONE way flowgraph's own tools and tests reach the gateway over HTTP (DESIGN.md, "Auth";
+ * README, "Authentication"): every request goes through {@link createGatewayClient}, which adds
+ * the caller's credentials (`Authorization: Bearer <token>`) in one place. Tests import it
+ * through `test/support/client.ts` (which gives it a test token by default); `npm run demo` and
+ * the soak use it directly with a token they issued.
  */
-import type { Identity } from '../gateway/auth.ts';
 
 /** A GraphQL error as the gateway returns it. */
 export interface GraphQLErrorResult {
@@ -25,8 +25,13 @@ export interface GraphQLResult<TData = Record<string, any>> {
 
 /** Options of {@link createGatewayClient}. */
 export interface GatewayClientOptions {
-  /** Who the client claims to be. @default `{ subject: 'operator', role: 'operator' }` */
-  identity?: Identity;
+  /**
+   * The client token (a JWT the gateway verifies), sent as `Authorization: Bearer <token>` on
+   * every request: the token itself, or a function asked before each request (so a caller can
+   * renew it; a returned promise is awaited). @default none: no `Authorization` header (the
+   * gateway answers 401 unless anonymous access is configured)
+   */
+  token?: string | (() => string | Promise<string>);
   /** Extra headers on every request (e.g. `x-correlation-id`, `traceparent`). */
   headers?: Record<string, string>;
 }
@@ -52,9 +57,11 @@ export interface GatewayClient {
   mustQuery<TData = Record<string, any>>(document: string, variables?: Record<string, unknown>): Promise<TData>;
 }
 
-/** The credentials headers for `identity`. Until the auth issue lands the gateway admits everyone. */
-function authHeaders(_identity: Identity): Record<string, string> {
-  return {};
+/** The credentials headers of `token` (none without one). */
+async function authHeaders(token: GatewayClientOptions['token']): Promise<Record<string, string>> {
+  if (token === undefined) return {};
+  const value = typeof token === 'function' ? await token() : token;
+  return { authorization: `Bearer ${value}` };
 }
 
 /**
@@ -62,7 +69,6 @@ function authHeaders(_identity: Identity): Record<string, string> {
  * Subscriptions (graphql-ws) will be added here too.
  */
 export function createGatewayClient(url: string, options: GatewayClientOptions = {}): GatewayClient {
-  const identity = options.identity ?? { subject: 'operator', role: 'operator' };
   const query = async <TData>(
     document: string,
     variables: Record<string, unknown> = {},
@@ -73,7 +79,7 @@ export function createGatewayClient(url: string, options: GatewayClientOptions =
       headers: {
         'content-type': 'application/json',
         accept: 'application/graphql-response+json, application/json',
-        ...authHeaders(identity),
+        ...(await authHeaders(options.token)),
         ...options.headers,
         ...requestOptions.headers,
       },

@@ -8,7 +8,8 @@ import path from 'node:path';
 
 /**
  * Returns the secret stored under `key` in the JSON file `file`, generating, storing and
- * returning a new one (`bytes` random bytes, base64url; 24 bytes = 32 characters by default) when the key is absent.
+ * returning a new one (`bytes` random bytes, base64url; 24 bytes = 32 characters by default; or
+ * what `generate` returns, when given) when the key is absent.
  * The file is created with mode 600 (its folder keeps default permissions: the embedded
  * server's OS user must be able to traverse it to reach a data directory beside it) and
  * written atomically (temp file + rename), so a crash never leaves half a file.
@@ -17,11 +18,11 @@ import path from 'node:path';
  * callers (embedded start, provisioning) run once per process start, before anything else.
  * @throws Error when the file exists but is not a JSON object of strings.
  */
-export async function loadOrCreateSecret(file: string, key: string, bytes = 24): Promise<string> {
+export async function loadOrCreateSecret(file: string, key: string, bytes = 24, generate?: () => string): Promise<string> {
   const secrets = await readSecrets(file);
   const existing = secrets[key];
   if (existing !== undefined) return existing;
-  const created = randomBytes(bytes).toString('base64url');
+  const created = generate ? generate() : randomBytes(bytes).toString('base64url');
   secrets[key] = created;
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
@@ -29,6 +30,15 @@ export async function loadOrCreateSecret(file: string, key: string, bytes = 24):
   await chmod(tmp, 0o600);
   await rename(tmp, file);
   return created;
+}
+
+/**
+ * The secret stored under `key` in `file`, or undefined when the file or the key is absent
+ * (nothing is created).
+ * @throws Error when the file exists but is not a JSON object of strings.
+ */
+export async function readSecret(file: string, key: string): Promise<string | undefined> {
+  return (await readSecrets(file))[key];
 }
 
 async function readSecrets(file: string): Promise<Record<string, string>> {

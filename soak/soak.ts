@@ -45,6 +45,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { createGatewayClient, type GatewayClient } from '../client/gatewayClient.ts';
+import { generateAuthSecretsEnv, issueToken } from '../config/authSecrets.ts';
 import { resolveCorpusDir } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from '../db/embedded.ts';
@@ -229,7 +230,9 @@ log(`nats-server on port ${natsPort}, store ${natsDir}`);
 // Services and gateway
 const ports: Record<string, number> = { gateway: await freePort() };
 for (const s of SERVICES) ports[s.name] = await freePort();
-const cursorSecret = randomBytes(32).toString('base64');
+// Credentials of this soak (config/authSecrets.ts): the gateway verifies client tokens with the
+// HS256 secret and signs identities the subgraphs verify; nothing reaches a subgraph unsigned.
+const secrets = generateAuthSecretsEnv();
 const processes = new Map<string, Proc>();
 const PROCESS_NAMES = [...SERVICES.map((s) => s.name), 'gateway'];
 const restarts: Record<string, number> = {};
@@ -248,6 +251,8 @@ function envOf(name: string): Record<string, string> {
     return {
       ...common,
       GATEWAY_PORT: String(ports.gateway),
+      GATEWAY_JWT_SECRET: secrets.GATEWAY_JWT_SECRET,
+      FLOWGRAPH_GATEWAY_SIGNING_KEY: secrets.FLOWGRAPH_GATEWAY_SIGNING_KEY,
       ...Object.fromEntries(SERVICES.map((s) => [`${s.envPrefix}_URL`, `http://127.0.0.1:${ports[s.name]}/graphql`])),
     };
   }
@@ -256,7 +261,8 @@ function envOf(name: string): Record<string, string> {
     ...common,
     NATS_URL: natsUrl,
     NATS_NAMESPACE: 'soak',
-    FLOWGRAPH_CURSOR_SECRET: cursorSecret,
+    FLOWGRAPH_CURSOR_SECRET: secrets.FLOWGRAPH_CURSOR_SECRET,
+    FLOWGRAPH_GATEWAY_PUBLIC_KEYS: secrets.FLOWGRAPH_GATEWAY_PUBLIC_KEYS,
     FLOWGRAPH_CORPUS_DIR: corpusDir,
     [`${definition.envPrefix}_DATABASE_URL`]: dbUrls[name]!,
     [`${definition.envPrefix}_PORT`]: String(ports[name]),
@@ -302,7 +308,9 @@ for (const s of SERVICES) await startProcess(s.name);
 await startProcess('gateway');
 log(`services up: ${PROCESS_NAMES.map((n) => `${n}:${ports[n]}`).join(' ')}`);
 
-const client: GatewayClient = createGatewayClient(`http://127.0.0.1:${ports.gateway}/graphql`);
+const client: GatewayClient = createGatewayClient(`http://127.0.0.1:${ports.gateway}/graphql`, {
+  token: await issueToken(secrets.GATEWAY_JWT_SECRET, { subject: 'soak', role: 'operator' }, { lifetimeSeconds: 7 * 86_400 }),
+});
 
 // ---- driving --------------------------------------------------------------------------------
 
