@@ -15,7 +15,8 @@ import { migrateServiceDatabase } from '../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { createEventStore, type EventStore } from '../eventstore/index.ts';
 import { countStoredEvents } from '../eventstore/testing/fixture.ts';
-import { testLogger } from '../federation/testing/graphqlClient.ts';
+import { identityHeaders, signTestIdentity, testLogger } from '../federation/testing/graphqlClient.ts';
+import { testToken } from '../test/support/auth.ts';
 import { startWorkflowsService, type WorkflowsService } from '../subgraphs/workflows/service.ts';
 import { startGateway, type RunningGateway } from './server.ts';
 
@@ -28,9 +29,17 @@ let workflowId: string;
 /** The workflows service's event store, read as another process would. */
 let store: EventStore;
 
-/** POSTs `body` as written (so that its numbers reach the server unrounded). */
+/**
+ * The credentials of a request to `url`: a client token (operator) for the gateway, a signed
+ * gateway identity (operator) for the subgraph, as HTTP headers.
+ */
+async function credentials(url: string): Promise<Record<string, string>> {
+  return url === workflows.url ? identityHeaders() : { authorization: `Bearer ${await testToken()}` };
+}
+
+/** POSTs `body` as written (so that its numbers reach the server unrounded), with the credentials of `url`. */
 async function postRaw(url: string, body: string): Promise<{ status: number; json: any }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(await credentials(url)) }, body });
   return { status: response.status, json: await response.json() };
 }
 
@@ -38,14 +47,17 @@ const startRunWithVariable = (input: string) =>
   `{"query":"mutation($i: JSON) { startRun(workflowId: \\"${workflowId}\\", input: $i) { id input } }","variables":{"i":${input}}}`;
 const startRunWithLiteral = (literal: string) => JSON.stringify({ query: `mutation { startRun(workflowId: "${workflowId}", input: ${literal}) { id input } }` });
 
-/** Sends `frames` over graphql-ws to `url` after the handshake; resolves with the first message about operation "1". */
-async function wsOperation(url: string, subscribe: string): Promise<any> {
+/**
+ * Sends `subscribe` (raw text) over graphql-ws to `url` after a `connection_init` with
+ * `connectionParams`; resolves with the first message about operation "1".
+ */
+async function wsOperation(url: string, connectionParams: Record<string, string>, subscribe: string): Promise<any> {
   const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
   try {
     return await new Promise((resolve, reject) => {
       socket.on('error', reject);
       socket.on('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
-      socket.on('open', () => socket.send('{"type":"connection_init"}'));
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: connectionParams })));
       socket.on('message', (data) => {
         const message = JSON.parse(data.toString()) as { type: string; id?: string };
         if (message.type === 'connection_ack') socket.send(subscribe);
@@ -96,7 +108,7 @@ describe('numbers a double cannot hold are refused, never rounded', () => {
   it('in the variables of a GET request, at the gateway and at the subgraph: HTTP 400 BAD_USER_INPUT', async () => {
     for (const url of [gateway.url, workflows.url]) {
       const search = new URLSearchParams({ query: 'query($id: ID!, $x: JSON) { run(id: $id) { id } }', variables: '{"id":"r","x":{"big":9007199254740993}}' });
-      const response = await fetch(`${url}?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const response = await fetch(`${url}?${search}`, { headers: { 'apollo-require-preflight': 'true', ...(await credentials(url)) } });
       expect(response.status).toBe(400);
       expect(((await response.json()) as any).errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', reason: 'INEXACT_NUMBER', value: '9007199254740993', jsonPath: 'variables.x.big' });
     }
@@ -131,10 +143,20 @@ describe('numbers a double cannot hold are refused, never rounded', () => {
   it('in a graphql-ws subscribe message, at the gateway and at the subgraph: an error message BAD_USER_INPUT, nothing stored', async () => {
     const before = await countStoredEvents(db.pool);
     const mutation = JSON.stringify(`mutation($i: JSON) { startRun(workflowId: "${workflowId}", input: $i) { id } }`);
-    const atGateway = await wsOperation(gateway.url, `{"id":"1","type":"subscribe","payload":{"query":${mutation},"variables":{"i":{"big":9007199254740993}}}}`);
+    const atGateway = await wsOperation(
+      gateway.url,
+      { authorization: `Bearer ${await testToken()}` },
+      `{"id":"1","type":"subscribe","payload":{"query":${mutation},"variables":{"i":{"big":9007199254740993}}}}`,
+    );
     expect(atGateway).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'BAD_USER_INPUT', reason: 'INEXACT_NUMBER', value: '9007199254740993', jsonPath: 'payload.variables.i.big' } }] });
     const subscription = JSON.stringify('subscription($r: ID!, $x: JSON) { runUpdated(runId: $r) { cursor } }');
-    const atSubgraph = await wsOperation(workflows.url, `{"id":"1","type":"subscribe","payload":{"query":${subscription},"variables":{"r":"run-1","x":[0.1000000000000000055]}}}`);
+    // Straight to the subgraph as the gateway talks to it: its identity in connection_init, the caller's in the subscribe.
+    const caller = JSON.stringify({ flowgraph: { identity: await signTestIdentity() } });
+    const atSubgraph = await wsOperation(
+      workflows.url,
+      { identity: await signTestIdentity({ subject: 'gateway', role: 'admin' }) },
+      `{"id":"1","type":"subscribe","payload":{"query":${subscription},"variables":{"r":"run-1","x":[0.1000000000000000055]},"extensions":${caller}}}`,
+    );
     expect(atSubgraph).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'BAD_USER_INPUT', value: '0.1000000000000000055', jsonPath: 'payload.variables.x[0]' } }] });
     expect(await countStoredEvents(db.pool)).toBe(before);
   });

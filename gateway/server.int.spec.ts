@@ -1,7 +1,8 @@
 /**
  * The gateway against two small real subgraphs (`@apollo/subgraph` on real ports): routing,
- * header forwarding, error codes, a subgraph going down and coming back, landing page,
- * introspection and shutdown.
+ * header forwarding (the verified identity signed into `x-flowgraph-identity`, never a header
+ * the client sent), error codes, a subgraph going down and coming back, landing page,
+ * introspection and shutdown. Every client presents a token of the test run (test/support/auth.ts).
  */
 import type http from 'node:http';
 import { GraphQLError } from 'graphql';
@@ -9,8 +10,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { eventually } from '../eventstore/testing/fixture.ts';
+import { IDENTITY_HEADER, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
+import { signTestIdentity } from '../federation/testing/graphqlClient.ts';
+import { testToken } from '../test/support/auth.ts';
 import { createGatewayClient } from '../test/support/client.ts';
-import { unauthenticated } from './auth.ts';
 import { composeSupergraph } from './composeSupergraph.ts';
 import { startGateway, type RunningGateway } from './server.ts';
 import { testSubgraph, type TestSubgraph } from './testing/testSubgraph.ts';
@@ -20,7 +23,7 @@ const logger = pino({ level: 'silent' });
 const THINGS_SDL = /* GraphQL */ `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
   type Thing @key(fields: "id") { id: ID! name: String! }
-  type Caller { actor: String role: String correlationId: String traceparent: String }
+  type Caller { actor: String role: String actorHeader: String roleHeader: String correlationId: String traceparent: String }
   type Query {
     thing(id: ID!): Thing
     caller: Caller!
@@ -33,15 +36,24 @@ const SCORES_SDL = /* GraphQL */ `
   type Thing @key(fields: "id") { id: ID! score: Int }
 `;
 
+/** Verifies `x-flowgraph-identity` as a real subgraph does (FLOWGRAPH_GATEWAY_PUBLIC_KEYS of the test run). */
+const identityVerifier = identityVerifierFromEnv(process.env);
+
 const thingsResolvers = {
   Query: {
     thing: (_: unknown, { id }: { id: string }) => ({ id, name: `thing ${id}` }),
-    caller: (_: unknown, __: unknown, context: { headers: http.IncomingHttpHeaders }) => ({
-      actor: context.headers['x-flowgraph-actor'],
-      role: context.headers['x-flowgraph-role'],
-      correlationId: context.headers['x-correlation-id'],
-      traceparent: context.headers['traceparent'],
-    }),
+    // `actor` / `role`: the identity the gateway signed, verified; the plain headers are echoed to prove they never arrive.
+    caller: async (_: unknown, __: unknown, context: { headers: http.IncomingHttpHeaders }) => {
+      const identity = await identityVerifier.verify(context.headers[IDENTITY_HEADER] as string | undefined);
+      return {
+        actor: identity.subject,
+        role: identity.role,
+        actorHeader: context.headers['x-flowgraph-actor'] ?? null,
+        roleHeader: context.headers['x-flowgraph-role'] ?? null,
+        correlationId: context.headers['x-correlation-id'],
+        traceparent: context.headers['traceparent'],
+      };
+    },
     missing: () => {
       throw new GraphQLError('No thing here', { extensions: { code: 'NOT_FOUND' } });
     },
@@ -95,21 +107,29 @@ describe('gateway in front of real subgraphs', () => {
     expect(result.data).toEqual({ thing: { id: '4', name: 'thing 4', score: 40 } });
   });
 
-  it('forwards the verified identity, the correlation id and traceparent to subgraphs', async () => {
+  it('forwards the verified identity (signed into x-flowgraph-identity), the correlation id and traceparent to subgraphs', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const client = createGatewayClient(gateway.url, { headers: { 'x-correlation-id': 'corr-123', traceparent } });
-    const result = await client.query('{ caller { actor role correlationId traceparent } }');
-    expect(result.data).toEqual({ caller: { actor: 'operator', role: 'operator', correlationId: 'corr-123', traceparent } });
+    const client = createGatewayClient(gateway.url, { identity: { subject: 'alice', role: 'viewer' }, headers: { 'x-correlation-id': 'corr-123', traceparent } });
+    const result = await client.query('{ caller { actor role actorHeader roleHeader correlationId traceparent } }');
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({ caller: { actor: 'alice', role: 'viewer', actorHeader: null, roleHeader: null, correlationId: 'corr-123', traceparent } });
     expect(result.headers.get('x-correlation-id')).toBe('corr-123');
   });
 
-  it('generates a correlation id when the client sends none, and ignores a spoofed actor header', async () => {
-    const client = createGatewayClient(gateway.url, { headers: { 'x-flowgraph-actor': 'mallory' } });
-    const result = await client.query('{ caller { actor correlationId } }');
+  it('generates a correlation id when the client sends none, and never forwards client-sent identity headers', async () => {
+    // Even a validly signed identity token (say, replayed from elsewhere) sent by a client is not passed on.
+    const forged = await signTestIdentity({ subject: 'mallory', role: 'admin' });
+    const client = createGatewayClient(gateway.url, {
+      identity: { subject: 'bob', role: 'operator' },
+      headers: { 'x-flowgraph-actor': 'mallory', 'x-flowgraph-role': 'admin', [IDENTITY_HEADER]: forged },
+    });
+    const result = await client.query('{ caller { actor role actorHeader roleHeader correlationId } }');
+    expect(result.errors).toBeUndefined();
     const correlationId = result.data?.caller.correlationId;
     expect(correlationId).toMatch(/^[0-9a-f-]{36}$/);
     expect(result.headers.get('x-correlation-id')).toBe(correlationId);
-    expect(result.data?.caller.actor).toBe('operator');
+    // The subgraph sees the verified caller only: the client's actor / role / identity headers never reach it.
+    expect(result.data?.caller).toMatchObject({ actor: 'bob', role: 'operator', actorHeader: null, roleHeader: null });
   });
 
   it('passes a subgraph error to the client with its code and service name, without a stack trace', async () => {
@@ -158,7 +178,7 @@ describe('gateway in front of real subgraphs', () => {
   });
 
   it('answers a body that is not JSON with 400 BAD_REQUEST', async () => {
-    const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+    const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await testToken()}` }, body: '{nope' });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
   });
@@ -169,23 +189,17 @@ describe('gateway in front of real subgraphs', () => {
     ).rejects.toThrow('URL override for unknown subgraph "nope"');
   });
 
-  it('answers 401 UNAUTHENTICATED when the authentication hook rejects the caller', async () => {
-    const strict = await startGateway({
-      supergraphSdl,
-      subgraphUrlOverrides: { things: things.url },
-      port: 0,
-      logger,
-      authenticate: async () => {
-        throw unauthenticated('no bearer token');
-      },
-    });
-    try {
-      const result = await createGatewayClient(strict.url).query('{ thing(id: "1") { id } }');
-      expect(result.status).toBe(401);
-      expect(result.errors).toEqual([{ message: 'Not authenticated: no bearer token', extensions: { code: 'UNAUTHENTICATED' } }]);
-    } finally {
-      await strict.close();
-    }
+  it('answers 401 UNAUTHENTICATED without a token or with a bad one, and sends nothing to a subgraph', async () => {
+    const before = things.requests;
+    const missing = await createGatewayClient(gateway.url, { token: null }).query('{ thing(id: "1") { id } }');
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    expect(missing.errors).toEqual([{ message: 'Not authenticated: a bearer token is required (Authorization: Bearer <token>)', extensions: { code: 'UNAUTHENTICATED' } }]);
+    const forged = await testToken({ subject: 'mallory', role: 'admin' }, { secret: 'a-secret-that-is-not-the-gateways-secret-0123456789' });
+    const bad = await createGatewayClient(gateway.url, { token: forged }).query('{ thing(id: "1") { id } }');
+    expect(bad.status).toBe(401);
+    expect(bad.errors).toEqual([{ message: 'Not authenticated: invalid or expired token', extensions: { code: 'UNAUTHENTICATED' } }]);
+    expect(things.requests).toBe(before);
   });
 
   it('turns introspection and Sandbox off in production', async () => {
@@ -220,14 +234,19 @@ const SUBSCRIPTION_SDL = /* GraphQL */ `
   type Subscription { ticks: Tick }
 `;
 
-/** POSTs `query` as JSON (with extra `headers`); the status, headers and parsed body. */
+/** `Authorization` with a test token (operator), for raw requests. */
+async function bearer(): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await testToken()}` };
+}
+
+/** POSTs `query` as JSON with a test token (and extra `headers`); the status, headers and parsed body. */
 async function post(url: string, query: string, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(await bearer()), ...headers }, body: JSON.stringify({ query }) });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as { data?: any; errors?: any[] }) : undefined };
 }
 
-/** Opens a graphql-transport-ws socket to `url` (http → ws) and acknowledges it; `origin` is sent as `Origin`. */
+/** Opens a graphql-transport-ws socket to `url` (http → ws) and acknowledges it (a test token in `connection_init`); `origin` is sent as `Origin`. */
 async function openAcknowledgedSocket(url: string, origin?: string) {
   const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', origin !== undefined ? { origin } : {});
   const frames: any[] = [];
@@ -236,7 +255,7 @@ async function openAcknowledgedSocket(url: string, origin?: string) {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  ws.send(JSON.stringify({ type: 'connection_init' }));
+  ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${await testToken()}` } }));
   await eventually(() => frames.some((frame) => frame.type === 'connection_ack'), 10_000, 'connection_ack');
   return { ws, frames };
 }
@@ -322,7 +341,7 @@ describe('gateway protocol edges (issue 11)', () => {
     it('refuses a GET query over the document limit with HTTP 413', async () => {
       const gateway = await start({ operationLimits: { maxDocumentBytes: 1024 } });
       const query = `{ thing(id: "1") { id } } #${'x'.repeat(2000)}`;
-      const response = await fetch(`${gateway.url}?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const response = await fetch(`${gateway.url}?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true', ...(await bearer()) } });
       expect(response.status).toBe(413);
       expect(((await response.json()) as any).errors[0].extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDocumentBytes', max: 1024 });
     });
@@ -365,7 +384,7 @@ describe('gateway protocol edges (issue 11)', () => {
           extensions: { code: 'BAD_REQUEST' },
         },
       ]);
-      const viaGet = await fetch(`${gateway.url}?query=${encodeURIComponent('subscription { ticks { id } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const viaGet = await fetch(`${gateway.url}?query=${encodeURIComponent('subscription { ticks { id } }')}`, { headers: { 'apollo-require-preflight': 'true', ...(await bearer()) } });
       expect(viaGet.status).toBe(405);
       expect(((await viaGet.json()) as any).errors[0].message).toContain(`ws://${host}/graphql with the subprotocol graphql-transport-ws`);
     });

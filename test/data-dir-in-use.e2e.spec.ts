@@ -7,6 +7,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient } from './support/client.ts';
 import { freePort, freeServicePorts, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
@@ -37,7 +38,7 @@ describe('a second npm start on the same data directory', () => {
   it('exits non-zero with DATA_DIR_IN_USE while the first keeps serving', async () => {
     const envOf = async () => {
       const ports = await freeServicePorts();
-      const env = { NODE_ENV: 'development', FLOWGRAPH_DATA_DIR: dataDir, FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()), ...ports.env };
+      const env = { NODE_ENV: 'development', FLOWGRAPH_DATA_DIR: dataDir, FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()), ...ports.env, ...testAuthEnv() };
       return { env, gatewayBase: ports.gatewayBase };
     };
     const a = await envOf();

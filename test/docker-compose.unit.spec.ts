@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SERVICES } from '../config/services.ts';
+import { generateAuthSecretsEnv } from '../config/authSecrets.ts';
 import { readSupergraph } from '../gateway/supergraph.ts';
 
 const file = fileURLToPath(new URL('../docker-compose.yml', import.meta.url));
@@ -96,7 +97,14 @@ describe('docker-compose.yml', () => {
 
   const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
   // In CI (.ci/run installs Debian's docker-compose) this always runs.
-  it.runIf(hasDockerCompose || process.env.CI === 'true')('is accepted by `docker-compose config -q` (offline, no engine needed)', () => {
-    expect(() => execFileSync('docker-compose', ['-f', file, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+  it.runIf(hasDockerCompose || process.env.CI === 'true')('is accepted by `docker-compose config -q` with the credentials of `npm run keys` (offline, no engine needed)', () => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...generateAuthSecretsEnv() };
+    expect(() => execFileSync('docker-compose', ['-f', file, 'config', '-q'], { stdio: 'pipe', env })).not.toThrow();
+  });
+
+  it.runIf(hasDockerCompose || process.env.CI === 'true')('refuses to run without credentials, naming `npm run keys`', () => {
+    const result = spawnSync('docker-compose', ['-f', file, 'config', '-q'], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, encoding: 'utf8' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/npm run keys/);
   });
 });

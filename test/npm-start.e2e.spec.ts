@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../eventstore/testing/fixture.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient } from './support/client.ts';
 import { freePort, freeServicePorts, spawnNpm, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
@@ -60,7 +61,7 @@ describe('npm start with its embedded PostgreSQL', () => {
     await chmod(dataDir, 0o755);
     const ports = await freeServicePorts();
     gatewayBase = ports.gatewayBase;
-    env = { NODE_ENV: 'development', LOG_LEVEL: 'info', FLOWGRAPH_DATA_DIR: dataDir, FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()), ...ports.env };
+    env = { NODE_ENV: 'development', LOG_LEVEL: 'info', FLOWGRAPH_DATA_DIR: dataDir, FLOWGRAPH_EMBEDDED_PG_PORT: String(await freePort()), ...ports.env, ...testAuthEnv() };
     npmStart = spawnNpm('start', [], env);
     await waitForHealth(gatewayBase, npmStart, 150_000);
   }, 180_000);

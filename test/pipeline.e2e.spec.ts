@@ -17,6 +17,7 @@ import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const FILES = ['sign-of-the-four.txt', 'jekyll-and-hyde.txt'];
@@ -41,6 +42,7 @@ describe('the document pipeline across services, through the gateway', () => {
       FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
       ...databases.env,
       ...ports.env,
+      ...testAuthEnv(),
     });
     await waitForHealth(ports.gatewayBase, started, 120_000);
     client = createGatewayClient(`${ports.gatewayBase}/graphql`);

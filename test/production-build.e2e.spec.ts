@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SERVICES } from '../config/services.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
+import { testAuthEnv, testToken } from './support/auth.ts';
 import { freePort, ROOT, spawnCommand, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
 
 /** The instructions of the Dockerfile's last stage (the image), continuation lines joined. */
@@ -117,6 +118,7 @@ describe('the production build the Docker image runs', () => {
         FLOWGRAPH_CURSOR_SECRET: randomBytes(32).toString('base64'),
         WORKFLOWS_PORT: String(workflowsPort),
         WORKFLOWS_DATABASE_URL: db.url,
+        ...testAuthEnv(),
       }, app);
       procs.push(workflows);
       await waitForOutput(workflows, 'flowgraph workflows subgraph ready at', 120_000);
@@ -127,12 +129,13 @@ describe('the production build the Docker image runs', () => {
         ...common,
         GATEWAY_PORT: String(gatewayPort),
         WORKFLOWS_URL: `http://127.0.0.1:${workflowsPort}/graphql`,
+        ...testAuthEnv(),
       }, app);
       procs.push(gateway);
       await waitForHealth(`http://127.0.0.1:${gatewayPort}`, gateway);
       const response = await fetch(`http://127.0.0.1:${gatewayPort}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await testToken()}` },
         body: JSON.stringify({ query: '{ workflows { id } }' }),
       });
       expect(await response.json()).toEqual({ data: { workflows: [] } });

@@ -1,19 +1,35 @@
 /**
  * The README quick start: `npm start` with no database configured starts an embedded
  * PostgreSQL, provisions the workflows database and role, migrates it, and serves the gateway;
- * a second start reuses the same data (nothing re-provisioned, nothing lost).
+ * a second start reuses the same data (nothing re-provisioned, nothing lost). Nothing of auth is
+ * configured either: the client presents the development operator token `npm start` prints,
+ * and the one printed by the first start still works after the restart (the development secret
+ * is kept in the data directory).
  */
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayClient } from './support/client.ts';
-import { freePort, freeServicePorts, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freePort, freeServicePorts, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
+
+/** The development operator token `npm start` prints on the line after its announcement. */
+async function printedToken(proc: FlowgraphProcess): Promise<string> {
+  await waitForOutput(proc, 'development operator token');
+  const pattern = /development operator token[^\n]*\n([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\n/;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+    const token = pattern.exec(proc.output())?.[1];
+    if (token) return token;
+  }
+  throw new Error(`no token after "development operator token":\n${proc.output()}`);
+}
 
 describe('npm start with nothing configured (embedded PostgreSQL)', () => {
   let dataDir: string;
   let env: Record<string, string>;
   let gatewayBase: string;
+  /** The token the first start printed. */
+  let firstToken: string;
   const processes: FlowgraphProcess[] = [];
 
   beforeAll(async () => {
@@ -54,7 +70,10 @@ describe('npm start with nothing configured (embedded PostgreSQL)', () => {
     expect(output).toContain('"msg":"migrations applied"');
     expect(output).toContain(`flowgraph gateway ready at ${gatewayBase}/graphql`);
 
-    const client = createGatewayClient(`${gatewayBase}/graphql`);
+    firstToken = await printedToken(first);
+    // Without it the gateway admits nobody.
+    expect((await createGatewayClient(`${gatewayBase}/graphql`, { token: null }).query('{ workflows { id } }')).status).toBe(401);
+    const client = createGatewayClient(`${gatewayBase}/graphql`, { token: firstToken });
     await client.mustQuery(
       /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`,
       { input: { id: 'kept-across-restarts', name: 'Kept', steps: [{ name: 'one', kind: 'EXTERNAL', timeoutMs: 60_000 }] } },
@@ -74,8 +93,11 @@ describe('npm start with nothing configured (embedded PostgreSQL)', () => {
     processes.push(second);
     await waitForHealth(gatewayBase, second, 120_000);
     expect(second.output()).toContain('"msg":"database up to date"');
-    const client = createGatewayClient(`${gatewayBase}/graphql`);
+    const client = createGatewayClient(`${gatewayBase}/graphql`, { token: await printedToken(second) });
     expect(await client.mustQuery('{ workflow(id: "kept-across-restarts") { name } }')).toEqual({ workflow: { name: 'Kept' } });
+    // The development secret was kept: the first start's token is still good.
+    const earlier = createGatewayClient(`${gatewayBase}/graphql`, { token: firstToken });
+    expect(await earlier.mustQuery('{ workflow(id: "kept-across-restarts") { name } }')).toEqual({ workflow: { name: 'Kept' } });
     expect(await second.stop(), second.output()).toEqual({ code: 0, signal: null });
   }, 180_000);
 });

@@ -13,6 +13,7 @@ import { fetchTrace } from '../client/trace.ts';
 import { streamNameOf } from '../broker/nats.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, startServiceAlone, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
@@ -51,6 +52,7 @@ describe('each service in its own process, joined by NATS', () => {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
       GATEWAY_PORT: ports.env.GATEWAY_PORT,
+      ...testAuthEnv(),
       ...Object.fromEntries(SERVICES.map((s) => [`${s.envPrefix}_URL`, `http://127.0.0.1:${ports.env[`${s.envPrefix}_PORT`]}/graphql`])),
     });
     await waitForHealth(ports.gatewayBase, gateway, 120_000);

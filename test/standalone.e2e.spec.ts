@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient } from './support/client.ts';
 import { freePort, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
 
@@ -29,11 +30,13 @@ describe('start:service', () => {
       NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
       NATS_NAMESPACE: `e2e${database.name.slice(-8)}`,
       FLOWGRAPH_CURSOR_SECRET: randomBytes(32).toString('base64'),
+      ...testAuthEnv(),
     });
     gateway = spawnFlowgraph('start-service.ts', ['gateway'], {
       NODE_ENV: 'development',
       GATEWAY_PORT: String(gatewayPort),
       WORKFLOWS_URL: workflowsUrl,
+      ...testAuthEnv(),
     });
     await waitForOutput(workflows, `flowgraph workflows subgraph ready at ${workflowsUrl}`);
     await waitForHealth(gatewayBase, gateway);

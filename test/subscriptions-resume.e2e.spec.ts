@@ -34,6 +34,7 @@ import { streamNameOf } from '../broker/nats.ts';
 import type { IntegrationEvent } from '../eventstore/integration.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freePort, freeServicePorts, freshServiceDatabases, spawnFlowgraph, startServiceAlone, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 import { recordSubscription, type RecordedSubscription } from './support/recordedSubscription.ts';
@@ -147,6 +148,7 @@ describe('subscriptions resume through the gateway, every service in its own pro
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
       GATEWAY_PORT: port,
+      ...testAuthEnv(),
       ...Object.fromEntries(SERVICES.map((s) => [`${s.envPrefix}_URL`, urls[s.name] ?? serviceUrl(s.name)])),
     });
     const base = `http://127.0.0.1:${port}`;

@@ -30,6 +30,7 @@ import { definePipelineWorkflow, PIPELINE_STEPS } from '../client/pipeline.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
+import { testAuthEnv, testToken } from './support/auth.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
@@ -185,10 +186,18 @@ describe('runUpdated through the gateway with Apollo Client, during the corpus p
       FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
       ...databases.env,
       ...ports.env,
+      ...testAuthEnv(),
     });
     await waitForHealth(ports.gatewayBase, started, 120_000);
     client = createGatewayClient(`${ports.gatewayBase}/graphql`);
-    wsClient = createClient({ url: `${ports.gatewayBase.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    wsClient = createClient({
+      url: `${ports.gatewayBase.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+      // A client token of the test run in connection_init, as a browser app sends its user's.
+      connectionParams: async () => ({ authorization: `Bearer ${await testToken()}` }),
+    });
     apollo = new ApolloClient({ link: new GraphQLWsLink(wsClient), cache: new InMemoryCache() });
     const { text } = decodeText(new Uint8Array(await readFile(path.join(CORPUS_DIR, FILE))));
     expectedChunks = chunkText(text).length;

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
+import { testAuthEnv } from './support/auth.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const START_TIMEOUT_MS = 90_000;
@@ -44,6 +45,7 @@ describe('npm start, driven over HTTP through the gateway', () => {
       // Databases of this test alone: start.ts migrates them instead of provisioning shared ones.
       ...databases.env,
       ...ports.env,
+      ...testAuthEnv(),
     });
     await waitForHealth(gatewayBase, started, START_TIMEOUT_MS);
     client = createGatewayClient(`${gatewayBase}/graphql`, { headers: { 'x-correlation-id': correlationId } });

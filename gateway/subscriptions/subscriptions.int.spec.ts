@@ -34,10 +34,12 @@ import { migrateServiceDatabase, REPO_ROOT } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { UNAVAILABLE_MESSAGE } from '../../federation/formatError.ts';
 import { createCursorCodec, type CursorCodec } from '../../federation/live/cursor.ts';
+import { signTestIdentity } from '../../federation/testing/graphqlClient.ts';
 import { startContentService } from '../../subgraphs/content/service.ts';
 import { startMonitoringService } from '../../subgraphs/monitoring/service.ts';
 import { runIdFor } from '../../subgraphs/workflows/run/runId.ts';
 import { startWorkflowsService } from '../../subgraphs/workflows/service.ts';
+import { testToken } from '../../test/support/auth.ts';
 import { createGatewayClient, type GatewayClient } from '../../test/support/client.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { startGateway, type RunningGateway } from '../server.ts';
@@ -86,12 +88,19 @@ interface RawSocket {
   nexts(id: string): any[];
   /** Waits until operation `id` has received `count` `next` frames; returns their payloads. */
   waitForNexts(id: string, count: number, timeoutMs?: number): Promise<any[]>;
-  /** Sends `subscribe` for `id`. */
+  /** Sends `subscribe` for `id` (to a subgraph with the caller's signed identity in `extensions`). */
   subscribe(id: string, query: string, variables?: Record<string, unknown>): void;
   close(): void;
 }
 
-async function openSocket(url: string, options: { init?: boolean } = {}): Promise<RawSocket> {
+/**
+ * Opens a raw socket to `url` and, unless `init: false`, initialises it with credentials: a
+ * client token of the test run (operator) for the gateway, or, with `subgraph: true` (a socket
+ * straight to a subgraph, as the gateway opens them), the gateway's signed identity in
+ * `connection_init` and an operator's in every `subscribe`'s `extensions.flowgraph.identity`.
+ */
+async function openSocket(url: string, options: { init?: boolean; subgraph?: boolean } = {}): Promise<RawSocket> {
+  const callerIdentity = options.subgraph ? await signTestIdentity() : undefined;
   const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
   const frames: Frame[] = [];
   const emitter = new EventEmitter();
@@ -141,11 +150,15 @@ async function openSocket(url: string, options: { init?: boolean } = {}): Promis
         });
       return socket.nexts(id);
     },
-    subscribe: (id, query, variables = {}) => socket.send({ id, type: 'subscribe', payload: { query, variables } }),
+    subscribe: (id, query, variables = {}) =>
+      socket.send({ id, type: 'subscribe', payload: { query, variables, ...(callerIdentity ? { extensions: { flowgraph: { identity: callerIdentity } } } : {}) } }),
     close: () => ws.close(1000, 'done'),
   };
   if (options.init ?? true) {
-    socket.send({ type: 'connection_init' });
+    const payload = options.subgraph
+      ? { identity: await signTestIdentity({ subject: 'gateway', role: 'admin' }) }
+      : { authorization: `Bearer ${await testToken()}` };
+    socket.send({ type: 'connection_init', payload });
     await socket.waitFor((f) => f.type === 'connection_ack', 'connection_ack');
   }
   return socket;
@@ -571,7 +584,7 @@ describe('several operations on one socket', () => {
 
   it("a subgraph whose database is down: SERVICE_UNAVAILABLE, formatted, to that operation only; another subgraph's subscription keeps flowing", async () => {
     // At the subgraph itself: the liveServer formats what the log follower's start threw.
-    const direct = await openSocket(brokenWorkflowsUrl);
+    const direct = await openSocket(brokenWorkflowsUrl, { subgraph: true });
     direct.subscribe('run', RUN_UPDATED, { runId: 'any-run' });
     expect((await errorOf(direct, 'run')).payload).toEqual([{ message: UNAVAILABLE_MESSAGE, extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
     direct.close();

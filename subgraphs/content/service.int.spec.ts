@@ -173,15 +173,15 @@ describe('ingestDocument from inline text', () => {
     expect(doc.charCount).toBe(chunks[0]!.text.length);
   });
 
-  it('records the request metadata on the events (actor, correlation id)', async () => {
+  it('records the request metadata on the events (verified actor and role, correlation id)', async () => {
     const result = await postGraphQL(service.url, `mutation { ingestDocument(title: "Meta", text: "Some words.") { id } }`, {}, {
-      'x-flowgraph-actor': 'alice',
-      'x-correlation-id': 'corr-123',
+      identity: { subject: 'alice', role: 'operator' },
+      headers: { 'x-correlation-id': 'corr-123' },
     });
     const id = result.data!.ingestDocument.id;
     const { rows } = await db.pool.query(`SELECT metadata FROM eventstore.events WHERE stream_id = $1`, [`document-${id}`]);
     expect(rows).toHaveLength(3);
-    for (const row of rows) expect(row.metadata).toMatchObject({ actor: 'alice', correlationId: 'corr-123' });
+    for (const row of rows) expect(row.metadata).toMatchObject({ actor: 'alice', actorRole: 'operator', correlationId: 'corr-123' });
   });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { startWorkflowsService, type WorkflowsService } from './service.ts';
-import { mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
+import { identityHeaders, mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 
 const RUN_FIELDS = `id workflowId status input output error currentStep idempotencyKey version cancelReason
   steps { name kind status attempt output error deadline retryAt retryPolicy { maxAttempts backoffMs } }`;
@@ -178,8 +178,10 @@ describe('runs', () => {
   });
 
   it('drives a run through complete, fail (retried at once), fail (run failed), manual retry and completion', async () => {
-    const headers = { 'x-flowgraph-actor': 'alice', 'x-correlation-id': 'corr-42' };
-    const started = await mustGraphQL(service.url, `mutation($w: ID!) { startRun(workflowId: $w, input: { n: 1 }) { id } }`, { w: externalWorkflowId }, headers);
+    const started = await mustGraphQL(service.url, `mutation($w: ID!) { startRun(workflowId: $w, input: { n: 1 }) { id } }`, { w: externalWorkflowId }, {
+      identity: { subject: 'alice', role: 'operator' },
+      headers: { 'x-correlation-id': 'corr-42' },
+    });
     const runId: string = started.startRun.id;
 
     const c1 = await complete(runId, 'fetch', { bytes: 3 });
@@ -221,9 +223,9 @@ describe('runs', () => {
       'StepCompleted', 'RunCompleted',
     ]);
     expect(events.map((e) => e.streamPosition)).toEqual(events.map((_, i) => i));
-    expect(events[0]!.metadata).toMatchObject({ actor: 'alice', correlationId: 'corr-42' });
+    expect(events[0]!.metadata).toMatchObject({ actor: 'alice', actorRole: 'operator', correlationId: 'corr-42' });
     expect(typeof events[0]!.metadata.causationId).toBe('string');
-    expect(events[2]!.metadata.actor).toBe('operator');
+    expect(events[2]!.metadata).toMatchObject({ actor: 'operator', actorRole: 'operator' });
     // Every event of the run carries the run's correlation id, also those of later requests
     // without (or with another) x-correlation-id, and the id of its cause.
     for (const event of events) {
@@ -302,7 +304,7 @@ describe('bad requests', () => {
     expect(typed.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const unknown = await postGraphQL(service.url, `query { nope }`);
     expect(unknown.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-    const broken = await fetch(service.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    const broken = await fetch(service.url, { method: 'POST', headers: { 'content-type': 'application/json', ...(await identityHeaders()) }, body: '{"query": ' });
     expect(broken.status).toBe(400);
     const health = await fetch(new URL('/health', service.url));
     expect(health.status).toBe(200);

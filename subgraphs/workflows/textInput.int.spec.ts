@@ -10,7 +10,7 @@ import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { countStoredEvents } from '../../eventstore/testing/fixture.ts';
 import { mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
-import { recordSubscription } from '../../test/support/recordedSubscription.ts';
+import { recordSubscription, subgraphSubscriptionCredentials } from '../../test/support/recordedSubscription.ts';
 import { MAX_REASON_LENGTH } from './commandHandlers.ts';
 import { MAX_ERROR_MESSAGE_LENGTH } from './run/decide.ts';
 import { startWorkflowsService, type WorkflowsService } from './service.ts';
@@ -104,7 +104,13 @@ describe('text that is not valid Unicode is BAD_USER_INPUT and stores nothing', 
   });
 
   it('runUpdated with a run id holding an unpaired surrogate ends at once with BAD_USER_INPUT (reason INVALID_ID), not a subscription of the U+FFFD stream', async () => {
-    const subscription = recordSubscription(service.url.replace(/^http/, 'ws'), `subscription($r: ID!) { runUpdated(runId: $r) { eventType } }`, { r: 'run\uD800' });
+    // Straight to the subgraph, as the gateway connects: its identity in connection_init, the caller's in the subscribe.
+    const subscription = recordSubscription(
+      service.url.replace(/^http/, 'ws'),
+      `subscription($r: ID!) { runUpdated(runId: $r) { eventType } }`,
+      { r: 'run\uD800' },
+      await subgraphSubscriptionCredentials(),
+    );
     try {
       const end = await subscription.ended(10_000);
       expect(end).toMatchObject({ kind: 'error', errors: [{ extensions: { code: 'BAD_USER_INPUT', reason: 'INVALID_ID', field: 'runId' } }] });

@@ -16,11 +16,14 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../../db/embedded.ts';
 import { redactUrl } from '../../db/url.ts';
 import { createRunTmpdir } from './tmpdir.ts';
+import { installTestAuthEnv } from './auth.ts';
 
 /** Port of the embedded test server. */
 export const TEST_PG_PORT = 54330;
 
 export default async function setup(): Promise<() => Promise<void>> {
+  // Client-token secret and the gateway's identity keys, shared by every worker (test/support/auth.ts).
+  installTestAuthEnv();
   const tmp = await createRunTmpdir();
   const given = process.env.FLOWGRAPH_ADMIN_DATABASE_URL;
   if (given) {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testAuthEnv } from './auth.ts';
 import { freePort } from './ports.ts';
 
 /** The repository root. */
@@ -154,8 +155,8 @@ export interface ServiceAloneOptions {
 }
 
 /**
- * Spawns `npm run start:service -- <name>` (development mode, LOG_LEVEL warn) on its own database
- * and port, and resolves once it prints that it serves; starting it again with the same options
+ * Spawns `npm run start:service -- <name>` (development mode, LOG_LEVEL warn, the test run's
+ * credentials of `testAuthEnv`) on its own database and port, and resolves once it prints that it serves; starting it again with the same options
  * restarts it on the same port and database.
  * @throws Error with the output when it exits first or does not serve within 120 s
  */
@@ -172,6 +173,8 @@ export async function startServiceAlone(name: string, options: ServiceAloneOptio
     FLOWGRAPH_CORPUS_DIR: options.corpusDir,
     [`${definition.envPrefix}_DATABASE_URL`]: options.databases[`${definition.envPrefix}_DATABASE_URL`],
     [`${definition.envPrefix}_PORT`]: options.ports[`${definition.envPrefix}_PORT`],
+    // FLOWGRAPH_GATEWAY_PUBLIC_KEYS: it answers only what the test run's gateway key signed.
+    ...testAuthEnv(),
   });
   await waitForOutput(proc, `flowgraph ${name} subgraph ready at`, 120_000);
   return proc;

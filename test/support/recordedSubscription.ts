@@ -5,9 +5,60 @@
  * socket without a close handshake, as a network cut does.
  *
  * Tests wait on what arrives ({@link RecordedSubscription.waitFor}), never on time.
+ *
+ * Credentials (DESIGN.md "Auth"): by default the `connection_init` payload carries a client
+ * token of the test run (`test/support/auth.ts` `testToken`, operator), as the gateway wants;
+ * {@link RecordSubscriptionOptions} picks another identity, token or payload, and
+ * {@link subgraphSubscriptionCredentials} gives what a subgraph wants instead.
  */
 import { createClient, type Client, type FormattedExecutionResult as ExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
+import { DEFAULT_TEST_IDENTITY, signTestIdentity } from '../../federation/testing/graphqlClient.ts';
+import { GATEWAY_SELF_IDENTITY, type GatewayIdentity } from '../../federation/gatewayIdentity.ts';
+import type { Role } from '../../federation/roles.ts';
+import { testToken } from './auth.ts';
+
+/** Options of {@link recordSubscription}: who the subscription authenticates as. */
+export interface RecordSubscriptionOptions {
+  /**
+   * Who the default test token names (ignored when `token` or `connectionParams` is given).
+   * @default `{ subject: 'operator', role: 'operator' }`
+   */
+  identity?: { subject: string; role: Role };
+  /**
+   * The token to send as `{ authorization: 'Bearer <token>' }` instead of a test token (a
+   * function is called on every connection); `null` sends a `connection_init` without payload.
+   */
+  token?: string | null | (() => string | Promise<string>);
+  /**
+   * The whole `connection_init` payload (a function is called on every connection), instead of
+   * the token's; `identity` and `token` are then ignored.
+   */
+  connectionParams?: Record<string, unknown> | (() => Record<string, unknown> | Promise<Record<string, unknown>>);
+  /** `extensions` of the `subscribe` message (e.g. a subgraph's `{ flowgraph: { identity } }`). */
+  extensions?: Record<string, unknown>;
+}
+
+/**
+ * The options a subscription made straight to a SUBGRAPH needs (as the gateway connects): the
+ * gateway's own signed identity (`gateway`, admin) in `connection_init`, and `caller`'s signed
+ * identity in the `subscribe`'s `extensions.flowgraph.identity` (valid 60 s, like the gateway's).
+ */
+export async function subgraphSubscriptionCredentials(caller: GatewayIdentity = DEFAULT_TEST_IDENTITY): Promise<Pick<RecordSubscriptionOptions, 'connectionParams' | 'extensions'>> {
+  return {
+    connectionParams: async () => ({ identity: await signTestIdentity(GATEWAY_SELF_IDENTITY) }),
+    extensions: { flowgraph: { identity: await signTestIdentity(caller) } },
+  };
+}
+
+/** The `connectionParams` of graphql-ws's `createClient` for `options` (see {@link RecordSubscriptionOptions}). */
+function connectionParamsOf(options: RecordSubscriptionOptions): () => Promise<Record<string, unknown> | undefined> {
+  const { connectionParams, token, identity } = options;
+  if (connectionParams !== undefined) return async () => (typeof connectionParams === 'function' ? connectionParams() : connectionParams);
+  if (token === null) return async () => undefined;
+  if (token !== undefined) return async () => ({ authorization: `Bearer ${typeof token === 'function' ? await token() : token}` });
+  return async () => ({ authorization: `Bearer ${await testToken(identity ?? { subject: 'operator', role: 'operator' })}` });
+}
 
 /** How a recorded subscription ended. */
 export type SubscriptionEnd =
@@ -35,8 +86,16 @@ export interface RecordedSubscription<TData> {
   dispose(): Promise<void>;
 }
 
-/** Subscribes to `query` with `variables` at `url` (`ws://…/graphql`) and records what comes. */
-export function recordSubscription<TData>(url: string, query: string, variables: Record<string, unknown>): RecordedSubscription<TData> {
+/**
+ * Subscribes to `query` with `variables` at `url` (`ws://…/graphql`) and records what comes;
+ * authenticated with a test token unless `options` say otherwise.
+ */
+export function recordSubscription<TData>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  options: RecordSubscriptionOptions = {},
+): RecordedSubscription<TData> {
   const results: ExecutionResult<TData, { cursor?: string }>[] = [];
   let end: SubscriptionEnd | null = null;
   let socket: WebSocket | undefined;
@@ -51,6 +110,7 @@ export function recordSubscription<TData>(url: string, query: string, variables:
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: true,
+    connectionParams: connectionParamsOf(options),
     on: {
       connected: (connected) => (socket = connected as WebSocket),
       closed: (event) => {
@@ -60,7 +120,7 @@ export function recordSubscription<TData>(url: string, query: string, variables:
     },
   });
   const unsubscribe = client.subscribe<TData, { cursor?: string }>(
-    { query, variables },
+    { query, variables, ...(options.extensions ? { extensions: options.extensions } : {}) },
     {
       next(result) {
         results.push(result);

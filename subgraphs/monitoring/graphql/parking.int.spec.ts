@@ -25,7 +25,9 @@ let db: TestDatabase;
 let transport: InProcessTransport;
 let service: MonitoringService;
 let gateway: RunningGateway | undefined;
-const gql = <T = any>(query: string, variables?: Record<string, unknown>) => mustGraphQL<T>(service.url, query, variables);
+/** Parking is an admin's business (federation/parking.ts): every request here is signed as an admin. */
+const ADMIN = { identity: { subject: 'admin', role: 'admin' } } as const;
+const gql = <T = any>(query: string, variables?: Record<string, unknown>) => mustGraphQL<T>(service.url, query, variables, ADMIN);
 
 let position = 0;
 function event(streamId: string): IntegrationEvent {
@@ -119,12 +121,12 @@ describe('parked events through the GraphQL API', () => {
     const events = async () => (await db.pool.query('SELECT count(*)::int AS n FROM eventstore.events')).rows[0].n;
     const before = { rows: await snapshot(), events: await events() };
     for (const mutation of ['retryParkedEvent', 'skipParkedEvent']) {
-      const invalid = await postGraphQL(service.url, `mutation { monitoringParking { ${mutation}(id: "abc") { id } } }`);
+      const invalid = await postGraphQL(service.url, `mutation { monitoringParking { ${mutation}(id: "abc") { id } } }`, {}, ADMIN);
       expect(invalid.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_ID' });
-      const missing = await postGraphQL(service.url, `mutation { monitoringParking { ${mutation}(id: "424242") { id } } }`);
+      const missing = await postGraphQL(service.url, `mutation { monitoringParking { ${mutation}(id: "424242") { id } } }`, {}, ADMIN);
       expect(missing.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
     }
-    const query = await postGraphQL(service.url, '{ monitoringParking { parkedEvent(id: "1e3") { id } } }');
+    const query = await postGraphQL(service.url, '{ monitoringParking { parkedEvent(id: "1e3") { id } } }', {}, ADMIN);
     expect(query.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await snapshot()).toEqual(before.rows);
     expect(await events()).toBe(before.events);
@@ -139,11 +141,11 @@ describe('parked events through the GraphQL API', () => {
   it('retryParkedEvent re-runs the handler now; on success the waiting events of its stream flow on', async () => {
     await heal(p);
     const { monitoringParking } = await gql(`mutation($id: ID!) { monitoringParking { retryParkedEvent(id: $id) { status resolvedBy resolvedAt } } }`, { id: parkedId });
-    expect(monitoringParking.retryParkedEvent).toMatchObject({ status: 'RETRIED', resolvedBy: 'operator' });
+    expect(monitoringParking.retryParkedEvent).toMatchObject({ status: 'RETRIED', resolvedBy: 'admin' });
     expect(await observed(p)).toBe(true);
     await eventually(() => observed(q), 20_000, 'the waiting event');
     expect((await listParked()).parkedCount).toBe(0);
-    const again = await postGraphQL(service.url, `mutation($id: ID!) { monitoringParking { retryParkedEvent(id: $id) { id } } }`, { id: parkedId });
+    const again = await postGraphQL(service.url, `mutation($id: ID!) { monitoringParking { retryParkedEvent(id: $id) { id } } }`, { id: parkedId }, ADMIN);
     expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'NOT_PARKED' });
   });
 
@@ -158,12 +160,12 @@ describe('parked events through the GraphQL API', () => {
     // would now succeed: skip must still not run it.
     await heal(p2);
     const { monitoringParking } = await gql(`mutation($id: ID!) { monitoringParking { skipParkedEvent(id: $id) { status resolvedBy } } }`, { id: parked.id });
-    expect(monitoringParking.skipParkedEvent).toEqual({ status: 'SKIPPED', resolvedBy: 'operator' });
+    expect(monitoringParking.skipParkedEvent).toEqual({ status: 'SKIPPED', resolvedBy: 'admin' });
     await eventually(() => observed(q2), 20_000, 'the waiting event');
     const skipped = await db.pool.query(`SELECT data, metadata FROM eventstore.events WHERE type = $1`, [PARKED_EVENT_SKIPPED]);
     expect(skipped.rows).toHaveLength(1);
     expect(skipped.rows[0].data).toMatchObject({ eventId: p2.eventId, consumer: 'monitoring-from-workflows', attempts: ATTEMPTS });
-    expect(skipped.rows[0].metadata).toMatchObject({ actor: 'operator' });
+    expect(skipped.rows[0].metadata).toMatchObject({ actor: 'admin', actorRole: 'admin' });
     const observations = await db.pool.query(`SELECT 1 FROM eventstore.events WHERE type = 'IntegrationEventObserved' AND data->>'eventId' = $1`, [p2.eventId]);
     expect(observations.rowCount).toBe(0);
     const resolved = await gql(`{ monitoringParking { parkedCount parkedEvents(includeResolved: true) { eventId status } } }`);
@@ -179,7 +181,9 @@ describe('parked events through the gateway', () => {
   it('the supergraph composed from every subgraph serves each service-named parking field and its mutations', async () => {
     const supergraphSdl = composeSupergraph(readSubgraphSources());
     gateway = await startGateway({ supergraphSdl, subgraphUrlOverrides: { monitoring: service.url }, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
-    const client = createGatewayClient(gateway.url);
+    const operator = await createGatewayClient(gateway.url).query('mutation { monitoringParking { skipParkedEvent(id: "424242") { id } } }');
+    expect(operator.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const client = createGatewayClient(gateway.url, { identity: { subject: 'admin', role: 'admin' } });
     const listed = await client.query('{ monitoringParking { parkedCount parkedEvents(includeResolved: true) { status eventType waiting } } }');
     expect(listed.errors).toBeUndefined();
     expect(listed.data?.monitoringParking.parkedEvents).toEqual([

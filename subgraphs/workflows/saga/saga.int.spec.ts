@@ -26,7 +26,7 @@ let service: WorkflowsService;
 /** Every integration event workflows published, in publish order. */
 const published: IntegrationEvent[] = [];
 
-const gql = <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => mustGraphQL<T>(service.url, query, variables, headers);
+const gql = <T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) => mustGraphQL<T>(service.url, query, variables, { headers: headers ?? {} });
 
 beforeAll(async () => {
   db = await createTestDatabase('workflows_saga');
