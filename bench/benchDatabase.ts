@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { migrateServiceDatabase } from '../db/migrate.ts';
 import { withDatabase } from '../db/url.ts';
 
 /** A database created for one cell. */
@@ -46,4 +47,24 @@ export async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) =
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * {@link createBenchDatabase} for `service`, with that service's migrations and event store
+ * schema applied (db/migrate.ts `migrateServiceDatabase`).
+ * @throws what createBenchDatabase or the migration throws (a database whose migration failed is dropped first)
+ */
+export async function createMigratedBenchDatabase(adminUrl: string, label: string, service: Parameters<typeof migrateServiceDatabase>[1]['service']): Promise<BenchDatabase> {
+  const db = await createBenchDatabase(adminUrl, label);
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool.on('error', () => {});
+  try {
+    await migrateServiceDatabase(pool, { service });
+  } catch (error) {
+    await db.drop().catch(() => {});
+    throw error;
+  } finally {
+    await pool.end();
+  }
+  return db;
 }

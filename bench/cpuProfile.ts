@@ -77,3 +77,14 @@ export function summarizeProfile(profile: Profile, top = 20): { totalMs: number;
     top: sorted.map((e) => ({ functionName: e.functionName, location: e.location, selfMs: e.us / 1000, percent: totalUs > 0 ? (100 * e.us) / totalUs : 0 })),
   };
 }
+
+/** The `profileStart` / `profileStop { file }` commands of a bench child (serveBenchCommands): {@link startCpuProfile}, {@link stopCpuProfile}. */
+export const profileCommands = {
+  async profileStart(): Promise<boolean> {
+    await startCpuProfile();
+    return true;
+  },
+  async profileStop(args: { file: string }) {
+    return stopCpuProfile(args.file);
+  },
+};

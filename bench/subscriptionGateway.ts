@@ -3,7 +3,8 @@
  * its CPU time and memory can be read (the benchmark runs it with `--expose-gc`).
  *
  * - `flowgraph`: `startGateway` of gateway/server.ts on the checked-in supergraph with the
- *   running subgraphs' URLs, default settings (what `npm start` runs).
+ *   running subgraphs' URLs, default settings (what `npm start` runs; client tokens verified with
+ *   the inherited `GATEWAY_JWT_*`), or with `auth: 'anonymous'` no client token verified.
  * - `hive`: the peer, Hive Gateway (`@graphql-hive/gateway` `createGatewayRuntime`) on the same
  *   supergraph (its subgraph URLs rewritten to the running ones), served on Node's HTTP server
  *   with graphql-ws over `ws` exactly as its own CLI does (`useServer(getGraphQLWSOptions(...))`),
@@ -18,7 +19,10 @@
  * - `floor`: the physical reference of the idle-memory figure, a bare `ws` server that holds
  *   graphql-transport-ws subscriptions and does nothing else (`startFloor`).
  *
- * Commands: `start { kind, supergraphSdl, urls }` → `{ url }`; `subscriptions` (floor only); `memory` → process.memoryUsage()
+ * Hive sends flowgraph's subgraphs `subgraphIdentity` (a gateway-signed identity) as the
+ * `x-flowgraph-identity` header of its fetches and in its upstream `connection_init`.
+ *
+ * Commands: `start { kind, auth?, supergraphSdl, urls, subgraphIdentity? }` → `{ url }`; `subscriptions` (floor only); `memory` → process.memoryUsage()
  * after full garbage collections; `profileStart`, `profileStop { file }` → the profile's top
  * self-time functions (bench/cpuProfile.ts); `close`.
  */
@@ -26,7 +30,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../config/logger.ts';
 import { serveBenchCommands } from './childProcess.ts';
-import { startCpuProfile, stopCpuProfile } from './cpuProfile.ts';
+import { profileCommands } from './cpuProfile.ts';
 
 let close: (() => Promise<void>) | undefined;
 
@@ -37,20 +41,24 @@ export function withSubgraphUrls(supergraphSdl: string, urls: Readonly<Record<st
   );
 }
 
-async function startFlowgraph(supergraphSdl: string, urls: Record<string, string>): Promise<string> {
+async function startFlowgraph(supergraphSdl: string, urls: Record<string, string>, auth: 'on' | 'anonymous'): Promise<string> {
   const { startGateway } = await import('../gateway/server.ts');
+  const { createAuthenticator } = await import('../gateway/auth.ts');
+  const { parseAuthConfig } = await import('../config/authConfig.ts');
   const gateway = await startGateway({
     supergraphSdl,
     subgraphUrlOverrides: urls,
     port: 0,
     host: '127.0.0.1',
     logger: createLogger('warn').child({ component: 'gateway' }),
+    // `on`: the default (GATEWAY_JWT_* of the parent's environment); anonymous: no client token verified.
+    ...(auth === 'anonymous' ? { authenticate: createAuthenticator(parseAuthConfig({ GATEWAY_ANONYMOUS_ROLE: 'viewer' })) } : {}),
   });
   close = () => gateway.close();
   return gateway.url;
 }
 
-async function startHive(supergraphSdl: string, urls: Record<string, string>): Promise<string> {
+async function startHive(supergraphSdl: string, urls: Record<string, string>, subgraphIdentity: string): Promise<string> {
   const { createGatewayRuntime, getGraphQLWSOptions } = await import('@graphql-hive/gateway');
   const { normalizeNodeRequest } = await import('@whatwg-node/server');
   const { WebSocketServer } = await import('ws');
@@ -60,11 +68,13 @@ async function startHive(supergraphSdl: string, urls: Record<string, string>): P
     logging: (process.env.BENCH_HIVE_LOGGING as 'warn' | 'debug' | undefined) ?? 'warn',
     transportEntries: {
       '*.http': {
+        // flowgraph's subgraphs trust only a gateway-signed identity: a static one (one day) for the run.
+        headers: [['x-flowgraph-identity', subgraphIdentity]],
         options: {
           subscriptions: {
             kind: 'ws',
             location: '/graphql',
-            options: { connectionParams: { bucket: '{context.connectionParams.bucket}' } },
+            options: { connectionParams: { bucket: '{context.connectionParams.bucket}', identity: subgraphIdentity } },
           },
         },
       },
@@ -144,12 +154,12 @@ async function startFloor(): Promise<string> {
 
 serveBenchCommands(
   {
-    async start(args: { kind: 'flowgraph' | 'hive' | 'floor'; supergraphSdl: string; urls: Record<string, string> }) {
+    async start(args: { kind: 'flowgraph' | 'hive' | 'floor'; auth?: 'on' | 'anonymous'; supergraphSdl: string; urls: Record<string, string>; subgraphIdentity?: string }) {
       const url =
         args.kind === 'flowgraph'
-          ? await startFlowgraph(args.supergraphSdl, args.urls)
+          ? await startFlowgraph(args.supergraphSdl, args.urls, args.auth ?? 'on')
           : args.kind === 'hive'
-            ? await startHive(args.supergraphSdl, args.urls)
+            ? await startHive(args.supergraphSdl, args.urls, args.subgraphIdentity ?? '')
             : await startFloor();
       return { url };
     },
@@ -164,13 +174,7 @@ serveBenchCommands(
       }
       return { ...process.memoryUsage(), gcExposed: gc !== undefined };
     },
-    async profileStart() {
-      await startCpuProfile();
-      return true;
-    },
-    async profileStop(args: { file: string }) {
-      return stopCpuProfile(args.file);
-    },
+    ...profileCommands,
     async close() {
       await close?.();
       close = undefined;

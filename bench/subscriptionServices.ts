@@ -12,25 +12,18 @@
 import pg from 'pg';
 import { createInProcessTransport } from '../broker/in-process.ts';
 import { createLogger } from '../config/logger.ts';
-import { ACTOR_HEADER, ROLE_HEADER } from '../gateway/auth.ts';
+import { mustGraphQL } from '../federation/testing/graphqlClient.ts';
 import { startMonitoringService } from '../subgraphs/monitoring/service.ts';
 import { startWorkflowsService } from '../subgraphs/workflows/service.ts';
 import { serveBenchCommands } from './childProcess.ts';
-import { startCpuProfile, stopCpuProfile } from './cpuProfile.ts';
+import { profileCommands } from './cpuProfile.ts';
 
 const logger = createLogger('warn');
 const closers: (() => Promise<void>)[] = [];
 
-async function gql(url: string, query: string, variables: Record<string, unknown> = {}) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [ACTOR_HEADER]: 'bench', [ROLE_HEADER]: 'operator' },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors?.length || !body.data) throw new Error(`${url}: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
+/** Subgraphs trust only the gateway: the bench signs as it (`FLOWGRAPH_GATEWAY_SIGNING_KEY`, operator `bench`). */
+const gql = (url: string, query: string, variables: Record<string, unknown> = {}) =>
+  mustGraphQL(url, query, variables, { identity: { subject: 'bench', role: 'operator' } });
 
 serveBenchCommands(
   {
@@ -57,13 +50,7 @@ serveBenchCommands(
       }
       return { workflows: workflows.url, monitoring: monitoring.url, runIds };
     },
-    async profileStart() {
-      await startCpuProfile();
-      return true;
-    },
-    async profileStop(args: { file: string }) {
-      return stopCpuProfile(args.file);
-    },
+    ...profileCommands,
   },
   async () => {
     for (const close of closers.splice(0)) await close().catch(() => {});

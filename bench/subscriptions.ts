@@ -10,10 +10,18 @@
  * subscriptions (one socket each, all the same operation), per target:
  *
  * - `flowgraph`: `subscription { eventFeed { cursor event { eventId type run { id status } } } }`
- *   through gateway/server.ts (`startGateway`, default settings);
+ *   through gateway/server.ts (`startGateway`, default settings: authentication on, every
+ *   client's `connection_init` carries `authorization: Bearer <HS256 JWT>`, verified);
+ * - `flowgraph-anonymous`: the same gateway in anonymous mode (`GATEWAY_ANONYMOUS_ROLE=viewer`,
+ *   no client token verified), for issue 7's goal: auth on within 10 % of it;
  * - `direct`: the same subscription's monitoring fields only
- *   (`eventFeed { cursor event { eventId type run { id } } }`) straight from monitoring's /graphql;
- * - `hive`: the flowgraph query through Hive Gateway 2.15 (bench/subscriptionGateway.ts).
+ *   (`eventFeed { cursor event { eventId type run { id } } }`) straight from monitoring's /graphql,
+ *   each socket's `connection_init` carrying an identity signed with the run's gateway key;
+ * - `hive`: the flowgraph query through Hive Gateway 2.15 (bench/subscriptionGateway.ts), which
+ *   sends the subgraphs a signed identity on its fetches and upstream sockets.
+ *
+ * Credentials: fresh ones per run (a client JWT secret and a gateway key pair, in this process's
+ * environment, which the children inherit).
  *
  * Each target's first update is checked (the entity field filled) before anything is measured.
  * A cell: open the subscriptions; warm up (appends until every subscription has received one,
@@ -49,17 +57,20 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import pg from 'pg';
-import { migrateServiceDatabase } from '../db/migrate.ts';
 import { redactUrl } from '../db/url.ts';
-import { createBenchDatabase, withAdmin, type BenchDatabase } from './benchDatabase.ts';
+import { createMigratedBenchDatabase, withAdmin, type BenchDatabase } from './benchDatabase.ts';
 import { spawnBenchChild, processCpuMicros, processRssBytes, type BenchChild } from './childProcess.ts';
 import { DEFAULT_ADMIN_URL } from './config.ts';
 import type { SelfTime } from './cpuProfile.ts';
+import { benchClientToken, benchSubgraphIdentity, installBenchCredentials } from './credentials.ts';
 import { openSubscriber, parseBenchEventId, type Subscriber } from './subscriptionClient.ts';
+import WebSocket from 'ws';
 
-const TARGETS = ['flowgraph', 'direct', 'hive'] as const;
+const TARGETS = ['flowgraph', 'flowgraph-anonymous', 'direct', 'hive'] as const;
 type Target = (typeof TARGETS)[number];
+type GatewayTarget = Exclude<Target, 'direct'>;
+/** Issue 7: the subscription figures with authentication on stay within 10 % of the same run without it. */
+const TARGET_AUTH_RATIO = 1.1;
 
 const GATEWAY_QUERY = 'subscription BenchFeed { eventFeed { cursor event { eventId type run { id status } } } }';
 const DIRECT_QUERY = 'subscription BenchFeed { eventFeed { cursor event { eventId type run { id } } } }';
@@ -349,8 +360,36 @@ const percentile = (sorted: Float64Array | number[], p: number) => (sorted.lengt
 
 const open = { children: new Set<BenchChild>(), databases: new Set<BenchDatabase>(), groups: new Set<SubscriberGroup>() };
 
+/** The close code a gateway answers a `connection_init` without a token with (4403 when authentication is on), or 0 when it acknowledges it. */
+async function connectionRefusal(httpUrl: string): Promise<number> {
+  const socket = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  return new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error(`${httpUrl}: no answer to connection_init within 10 s`));
+    }, 10_000);
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    socket.on('message', (data) => {
+      if (JSON.parse(String(data)).type === 'connection_ack') {
+        clearTimeout(timer);
+        socket.close();
+        resolve(0);
+      }
+    });
+    socket.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    socket.on('error', () => {});
+  });
+}
+
 async function main(): Promise<void> {
   const config = parseConfig(process.argv);
+  // Credentials of this run, inherited by every child (spawnBenchChild passes process.env).
+  installBenchCredentials();
+  const clientToken = await benchClientToken('bench', 'viewer');
+  const subgraphIdentity = await benchSubgraphIdentity({ subject: 'bench', role: 'viewer' });
   const started = Date.now();
   const loadAtStart = os.loadavg();
   const server = await withAdmin(config.adminUrl, async (c) => {
@@ -360,7 +399,11 @@ async function main(): Promise<void> {
   const prefix = randomBytes(4).toString('hex');
   const eventsPerCell = Math.round(config.durationS * config.rate);
   const warmupEvents = Math.max(1, Math.round(config.warmupS * config.rate));
-  const needGateway = { flowgraph: config.targets.includes('flowgraph'), hive: config.targets.includes('hive') };
+  const needGateway: Record<GatewayTarget, boolean> = {
+    flowgraph: config.targets.includes('flowgraph'),
+    'flowgraph-anonymous': config.targets.includes('flowgraph-anonymous'),
+    hive: config.targets.includes('hive'),
+  };
 
   console.log('flowgraph bench:subscriptions');
   console.log(`  server      PostgreSQL ${server.v} at ${redactUrl(config.adminUrl)} (fsync=${server.fsync} synchronous_commit=${server.sc})`);
@@ -376,16 +419,9 @@ async function main(): Promise<void> {
   log('preparing databases...');
   const databases: Record<'workflows' | 'monitoring', BenchDatabase> = {} as never;
   for (const service of ['workflows', 'monitoring'] as const) {
-    const db = await createBenchDatabase(config.adminUrl, `subs_${service}`);
+    const db = await createMigratedBenchDatabase(config.adminUrl, `subs_${service}`, service);
     open.databases.add(db);
     databases[service] = db;
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    pool.on('error', () => {});
-    try {
-      await migrateServiceDatabase(pool, { service });
-    } finally {
-      await pool.end();
-    }
   }
   log('starting services...');
   const services = spawnBenchChild('services', 'subscriptionServices.ts');
@@ -397,24 +433,40 @@ async function main(): Promise<void> {
   });
   const keeper = new SubscriberGroup(1, prefix, false);
   open.groups.add(keeper);
-  await keeper.open(urls.monitoring, KEEPER_QUERY, () => undefined);
+  await keeper.open(urls.monitoring, KEEPER_QUERY, () => ({ identity: subgraphIdentity }));
   const appender = spawnBenchChild('appender', 'subscriptionAppender.ts');
   open.children.add(appender);
   await appender.call('open', { monitoringUrl: databases.monitoring.url, prefix });
 
   const supergraphSdl = readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8');
-  const gateways: Partial<Record<'flowgraph' | 'hive', { child: BenchChild; url: string }>> = {};
-  for (const kind of ['flowgraph', 'hive'] as const) {
+  const gateways: Partial<Record<GatewayTarget, { child: BenchChild; url: string }>> = {};
+  for (const kind of ['flowgraph', 'flowgraph-anonymous', 'hive'] as const) {
     if (!needGateway[kind]) continue;
     log(`starting ${kind} gateway...`);
     const child = spawnBenchChild(`${kind} gateway`, 'subscriptionGateway.ts', { execArgv: ['--expose-gc'] });
     open.children.add(child);
-    const { url } = await child.call<{ url: string }>('start', { kind, supergraphSdl, urls: { workflows: urls.workflows, monitoring: urls.monitoring } });
+    const { url } = await child.call<{ url: string }>('start', {
+      kind: kind === 'hive' ? 'hive' : 'flowgraph',
+      auth: kind === 'flowgraph-anonymous' ? 'anonymous' : 'on',
+      supergraphSdl,
+      urls: { workflows: urls.workflows, monitoring: urls.monitoring },
+      subgraphIdentity,
+    });
     gateways[kind] = { child, url };
   }
   const endpoint = (target: Target) => (target === 'direct' ? urls.monitoring : gateways[target]!.url);
   const queryOf = (target: Target) => (target === 'direct' ? DIRECT_QUERY : GATEWAY_QUERY);
-  const paramsOf = (target: Target) => (i: number) => (target === 'hive' ? { bucket: Math.floor(i / HIVE_BUCKET) } : undefined);
+  const paramsOf = (target: Target) => (i: number): Record<string, unknown> | undefined => {
+    if (target === 'hive') return { bucket: Math.floor(i / HIVE_BUCKET) };
+    if (target === 'flowgraph') return { authorization: `Bearer ${clientToken}` };
+    if (target === 'direct') return { identity: subgraphIdentity };
+    return undefined;
+  };
+  // Authentication is really on at `flowgraph`: a connection without a token is refused.
+  if (needGateway.flowgraph) {
+    const refused = await connectionRefusal(gateways.flowgraph!.url);
+    if (refused !== 4403) throw new Error(`the flowgraph gateway accepted a connection_init without a token (close code ${refused})`);
+  }
 
   let nextCell = 1;
   const appendRun = (count: number) =>
@@ -473,7 +525,7 @@ async function main(): Promise<void> {
     samples[target] = group.firstPayload;
   }
   console.log('Payloads (first update received by each target, verified before measuring)');
-  for (const target of config.targets) console.log(`  ${target.padEnd(9)} ${JSON.stringify(samples[target])}`);
+  for (const target of config.targets) console.log(`  ${target.padEnd(19)} ${JSON.stringify(samples[target])}`);
   console.log('');
 
   // 2. Memory per idle subscription: each gateway, and a bare ws server as the floor.
@@ -682,16 +734,19 @@ async function main(): Promise<void> {
   console.log('Ratios (p99 latency: < 1 means the first is faster; CPU: < 1 means the first uses less per delivery)');
   console.log(
     table(
-      ['subs', 'flowgraph/direct p99', 'hive/direct p99', 'flowgraph/hive p99', 'flowgraph/hive p50', 'flowgraph/hive CPU'],
+      ['subs', 'auth/anonymous p50', 'auth/anonymous p99', 'auth/anonymous CPU', 'flowgraph/direct p99', 'hive/direct p99', 'flowgraph/hive p99', 'flowgraph/hive p50', 'flowgraph/hive CPU'],
       config.subscribers.map((n) => [
         fmt(n),
+        fmt(ratio(of('flowgraph', n)?.p50Ms, of('flowgraph-anonymous', n)?.p50Ms), 2),
+        fmt(ratio(of('flowgraph', n)?.p99Ms, of('flowgraph-anonymous', n)?.p99Ms), 2),
+        fmt(ratio(of('flowgraph', n)?.gatewayCpuUsPerDelivery, of('flowgraph-anonymous', n)?.gatewayCpuUsPerDelivery), 2),
         fmt(ratio(of('flowgraph', n)?.p99Ms, of('direct', n)?.p99Ms), 2),
         fmt(ratio(of('hive', n)?.p99Ms, of('direct', n)?.p99Ms), 2),
         fmt(ratio(of('flowgraph', n)?.p99Ms, of('hive', n)?.p99Ms), 2),
         fmt(ratio(of('flowgraph', n)?.p50Ms, of('hive', n)?.p50Ms), 2),
         fmt(ratio(of('flowgraph', n)?.gatewayCpuUsPerDelivery, of('hive', n)?.gatewayCpuUsPerDelivery), 2),
       ]),
-      [true, true, true, true, true, true],
+      [true, true, true, true, true, true, true, true, true],
     ),
   );
   console.log('');
@@ -756,6 +811,26 @@ async function main(): Promise<void> {
   console.log('Targets (issue 6)');
   for (const t of targets) console.log(`  ${verdict(t.ok).padEnd(4)}  ${t.name}: ${t.value}`);
   console.log('');
+  const authTargets = config.subscribers.flatMap((n) => {
+    const on = of('flowgraph', n);
+    const anonymous = of('flowgraph-anonymous', n);
+    if (!on || !anonymous) return [];
+    return (
+      [
+        ['p50', on.p50Ms, anonymous.p50Ms],
+        ['p99', on.p99Ms, anonymous.p99Ms],
+        ['gateway CPU per delivery', on.gatewayCpuUsPerDelivery, anonymous.gatewayCpuUsPerDelivery],
+      ] as const
+    ).map(([what, a, b]) => {
+      const r = ratio(a, b);
+      return { name: `${what} with authentication on ≤ ${TARGET_AUTH_RATIO}× anonymous at ${fmt(n)} subscribers`, value: `${fmt(a, 2)} vs ${fmt(b, 2)} = ${fmt(r, 2)}×`, ok: r === null ? null : r <= TARGET_AUTH_RATIO };
+    });
+  });
+  if (authTargets.length) {
+    console.log('Targets (issue 7: authentication on vs anonymous, same run)');
+    for (const t of authTargets) console.log(`  ${verdict(t.ok).padEnd(4)}  ${t.name}: ${t.value}`);
+    console.log('');
+  }
 
   for (const c of cells) {
     for (const [what, p] of [[`${c.target} gateway`, c.profile], ['services (workflows + monitoring)', c.servicesProfile]] as const) {

@@ -1,0 +1,223 @@
+/**
+ * `npm run bench:gateway`: the cost of authentication at the gateway over HTTP (issue 7), in one
+ * run: the same query workload through two flowgraph gateways on the same subgraphs, one with
+ * authentication ON (every request carries `Authorization: Bearer <HS256 JWT>`, verified per
+ * request; the gateway signs the caller's identity for the subgraphs, which verify it) and one in
+ * anonymous mode (no client token verified; the subgraphs still verify the gateway's identity,
+ * as they always do).
+ *
+ * Workload: `query BenchRun($id: ID!) { run(id: $id) { id status workflow { id name } timeline(first: 5) { event { type } } } }`,
+ * a workflows query with a monitoring entity fetch (two subgraph requests per operation), on one
+ * of `--runs` runs picked in turn; `--concurrency` closed-loop clients in this process.
+ * `--rounds` rounds of `--duration` seconds per mode, ordered on/anon, anon/on, ... so that drift
+ * (caches, JIT, autovacuum) falls on both. Each mode's first round is preceded by a 3 s warm-up.
+ *
+ * Printed per mode: operations/s (median round), latency p50/p99 over every request, the
+ * gateway's CPU time per operation (all threads, /proc/<pid>/task/<tid>/schedstat) and the
+ * services' — and the ratio auth/anonymous with the issue's goal (within 10 %: PASS/MISS).
+ *
+ * Process layout: this process (clients), one child with the workflows and monitoring services
+ * (bench/subscriptionServices.ts), one child per gateway (bench/httpGateway.ts).
+ * Flags: see `--help` (`--quick`: 1 round of 5 s). Env: FLOWGRAPH_ADMIN_DATABASE_URL (default the machine's PostgreSQL).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { createMigratedBenchDatabase, type BenchDatabase } from './benchDatabase.ts';
+import { processCpuMicros, spawnBenchChild, type BenchChild } from './childProcess.ts';
+import { DEFAULT_ADMIN_URL } from './config.ts';
+import { parseAuthConfig } from '../config/authConfig.ts';
+import { createAuthenticator } from '../gateway/auth.ts';
+import { benchClientToken, installBenchCredentials } from './credentials.ts';
+
+const QUERY = 'query BenchRun($id: ID!) { run(id: $id) { id status workflow { id name } timeline(first: 5) { event { type } } } }';
+/** The issue's goal: authentication ON within 10 % of the same run without it. */
+const GOAL_RATIO = 1.1;
+type Mode = 'on' | 'anonymous';
+
+const int = (min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+  return n;
+};
+const opts = new Command('bench:gateway')
+  .description('HTTP query throughput, latency and CPU through the gateway with authentication on and in anonymous mode')
+  .option('--concurrency <n>', 'closed-loop clients', int(1, 256), 8)
+  .option('--duration <s>', 'seconds per round', int(1, 600), 10)
+  .option('--rounds <n>', 'rounds per mode', int(1, 20), 3)
+  .option('--runs <n>', 'workflow runs queried in turn', int(1, 1000), 50)
+  .option('--quick', '1 round of 5 s')
+  .parse()
+  .opts<{ concurrency: number; duration: number; rounds: number; runs: number; quick?: boolean }>();
+if (opts.quick) {
+  opts.rounds = 1;
+  opts.duration = 5;
+}
+const adminUrl = process.env.FLOWGRAPH_ADMIN_DATABASE_URL || DEFAULT_ADMIN_URL;
+
+// Credentials of this run, inherited by every child (spawnBenchChild passes process.env).
+installBenchCredentials();
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+const children: BenchChild[] = [];
+const databases: BenchDatabase[] = [];
+let stopping = false;
+async function cleanUp() {
+  for (const child of children.splice(0)) await child.stop().catch(() => {});
+  for (const db of databases.splice(0)) await db.drop().catch(() => {});
+}
+process.once('SIGINT', () => {
+  stopping = true;
+  void cleanUp().finally(() => process.exit(130));
+});
+
+interface Round {
+  mode: Mode;
+  operations: number;
+  errors: number;
+  seconds: number;
+  latenciesMs: number[];
+  gatewayCpuUs: number;
+  servicesCpuUs: number;
+}
+
+try {
+  log('preparing databases...');
+  const urls: Record<string, string> = {};
+  for (const service of ['workflows', 'monitoring'] as const) {
+    const db = await createMigratedBenchDatabase(adminUrl, `gw_${service}`, service);
+    databases.push(db);
+    urls[service] = db.url;
+  }
+  log('starting services...');
+  const services = spawnBenchChild('services', 'subscriptionServices.ts');
+  children.push(services);
+  const started = await services.call<{ workflows: string; monitoring: string; runIds: string[] }>(
+    'start',
+    { workflowsUrl: urls.workflows, monitoringUrl: urls.monitoring, runs: opts.runs },
+    120_000,
+  );
+  const supergraphSdl = readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8');
+  const gateways = {} as Record<Mode, { child: BenchChild; url: string }>;
+  for (const mode of ['on', 'anonymous'] as const) {
+    log(`starting the gateway with authentication ${mode}...`);
+    const child = spawnBenchChild(`gateway (${mode})`, 'httpGateway.ts');
+    children.push(child);
+    const { url } = await child.call<{ url: string }>('start', { auth: mode, supergraphSdl, urls: { workflows: started.workflows, monitoring: started.monitoring } });
+    gateways[mode] = { child, url };
+  }
+  const token = await benchClientToken('bench', 'operator');
+  const headersOf = (mode: Mode): Record<string, string> => ({
+    'content-type': 'application/json',
+    ...(mode === 'on' ? { authorization: `Bearer ${token}` } : {}),
+  });
+
+  // Both answer the workload (and auth is really on: no token, no answer).
+  for (const mode of ['on', 'anonymous'] as const) {
+    const body = await (await fetch(gateways[mode].url, { method: 'POST', headers: headersOf(mode), body: JSON.stringify({ query: QUERY, variables: { id: started.runIds[0] } }) })).json() as { data?: any; errors?: unknown };
+    if (body.errors || body.data?.run?.id !== started.runIds[0] || !Array.isArray(body.data.run.timeline)) throw new Error(`gateway (${mode}) answered ${JSON.stringify(body)}`);
+  }
+  const refused = await fetch(gateways.on.url, { method: 'POST', headers: headersOf('anonymous'), body: JSON.stringify({ query: QUERY, variables: { id: started.runIds[0] } }) });
+  if (refused.status !== 401) throw new Error(`the gateway with authentication on answered HTTP ${refused.status} to a request without a token`);
+
+  let next = 0;
+  async function load(mode: Mode, seconds: number, record: boolean): Promise<Round> {
+    const { url, child } = gateways[mode];
+    const headers = headersOf(mode);
+    const latenciesMs: number[] = [];
+    let operations = 0;
+    let errors = 0;
+    const gw0 = await processCpuMicros(child.pid);
+    const svc0 = await processCpuMicros(services.pid);
+    const t0 = performance.now();
+    const deadline = t0 + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: opts.concurrency }, async () => {
+        while (!stopping && performance.now() < deadline) {
+          const id = started.runIds[next++ % started.runIds.length];
+          const start = performance.now();
+          const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: QUERY, variables: { id } }) });
+          const body = (await response.json()) as { errors?: unknown };
+          const ms = performance.now() - start;
+          if (response.status !== 200 || body.errors) errors++;
+          else operations++;
+          if (record) latenciesMs.push(ms);
+        }
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    return {
+      mode,
+      operations,
+      errors,
+      seconds: elapsed,
+      latenciesMs,
+      gatewayCpuUs: (await processCpuMicros(child.pid)) - gw0,
+      servicesCpuUs: (await processCpuMicros(services.pid)) - svc0,
+    };
+  }
+
+  log('warming up...');
+  for (const mode of ['on', 'anonymous'] as const) await load(mode, 3, false);
+  const rounds: Round[] = [];
+  for (let r = 0; r < opts.rounds; r++) {
+    const order: Mode[] = r % 2 === 0 ? ['on', 'anonymous'] : ['anonymous', 'on'];
+    for (const mode of order) {
+      log(`round ${r + 1}/${opts.rounds}: authentication ${mode}, ${opts.duration} s...`);
+      rounds.push(await load(mode, opts.duration, true));
+    }
+  }
+
+  const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+  const summary = (mode: Mode) => {
+    const mine = rounds.filter((round) => round.mode === mode);
+    const latencies = mine.flatMap((round) => round.latenciesMs).sort((a, b) => a - b);
+    const operations = mine.reduce((sum, round) => sum + round.operations, 0);
+    return {
+      opsPerSecond: median(mine.map((round) => round.operations / round.seconds)),
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      gatewayUsPerOp: mine.reduce((sum, round) => sum + round.gatewayCpuUs, 0) / Math.max(1, operations),
+      servicesUsPerOp: mine.reduce((sum, round) => sum + round.servicesCpuUs, 0) / Math.max(1, operations),
+      errors: mine.reduce((sum, round) => sum + round.errors, 0),
+      operations,
+    };
+  };
+  const on = summary('on');
+  const anonymous = summary('anonymous');
+  const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
+  console.log(`\nbench:gateway — ${opts.concurrency} clients, ${opts.rounds} round(s) × ${opts.duration} s per mode, ${opts.runs} runs; query: ${QUERY}`);
+  console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores; clients, gateways and services share them\n`);
+  console.log('mode           ops/s   p50 ms   p99 ms   gateway µs/op  services µs/op  errors  operations');
+  for (const [name, s] of [['auth on', on], ['anonymous', anonymous]] as const) {
+    console.log(`${name.padEnd(10)}${fmt(s.opsPerSecond)}${fmt(s.p50, 2)}${fmt(s.p99, 2)}${fmt(s.gatewayUsPerOp, 0).padStart(16)}${fmt(s.servicesUsPerOp, 0).padStart(16)}${String(s.errors).padStart(8)}${String(s.operations).padStart(12)}`);
+  }
+  const verdict = (ratio: number) => `${ratio.toFixed(3)} ${ratio <= GOAL_RATIO ? 'PASS' : 'MISS'} (goal ≤ ${GOAL_RATIO})`;
+  console.log(`\nauth on / anonymous (goal: within 10 %):`);
+  console.log(`  throughput   anonymous/on ${verdict(anonymous.opsPerSecond / on.opsPerSecond)}`);
+  console.log(`  p50 latency  on/anonymous ${verdict(on.p50 / anonymous.p50)}`);
+  console.log(`  p99 latency  on/anonymous ${verdict(on.p99 / anonymous.p99)}`);
+  console.log(`  gateway CPU  on/anonymous ${verdict(on.gatewayUsPerOp / anonymous.gatewayUsPerOp)}`);
+  // The subgraphs do the same work in both modes: how far their CPU per operation differs shows the run's noise.
+  console.log(`  (noise: services CPU on/anonymous ${(on.servicesUsPerOp / anonymous.servicesUsPerOp).toFixed(3)}; ops/s per round, on: ${rounds.filter((r) => r.mode === 'on').map((r) => (r.operations / r.seconds).toFixed(0)).join(', ')}; anonymous: ${rounds.filter((r) => r.mode === 'anonymous').map((r) => (r.operations / r.seconds).toFixed(0)).join(', ')})`);
+
+  // What the authentication hook itself costs per request, in this process (same token each time, as the load sends).
+  const hookCost = async (cacheEntries: number) => {
+    const authenticate = createAuthenticator(parseAuthConfig(process.env), { cacheEntries });
+    const request = { headers: headersOf('on') };
+    for (let i = 0; i < 200; i++) await authenticate(request);
+    const calls = 5_000;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) await authenticate(request);
+    return Number(process.hrtime.bigint() - t0) / 1000 / calls;
+  };
+  const cached = await hookCost(10_000);
+  const uncached = await hookCost(0);
+  console.log(
+    `  authentication hook (gateway/auth.ts, measured here): ${cached.toFixed(1)} µs per request with the verified-token cache, ${uncached.toFixed(1)} µs verifying every token` +
+      ` (${((cached / on.gatewayUsPerOp) * 100).toFixed(2)} % / ${((uncached / on.gatewayUsPerOp) * 100).toFixed(1)} % of the gateway's CPU per operation)`,
+  );
+  if (on.errors + anonymous.errors > 0) process.exitCode = 1;
+} finally {
+  await cleanUp();
+}
