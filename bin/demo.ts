@@ -57,7 +57,7 @@ if (files.length === 0) program.error(`no .txt files in ${corpusDir}`);
 
 let token = opts.token ?? (process.env.FLOWGRAPH_TOKEN || undefined);
 if (token === undefined) {
-  const signer = await clientTokenSigner(process.env, defaults.secretsFile);
+  const signer = await configOrExit(() => clientTokenSigner(process.env, defaults.secretsFile));
   if (!signer) throw program.error(`no token: pass --token or FLOWGRAPH_TOKEN (\`npm start\` prints one), or set GATEWAY_JWT_SECRET`);
   token = await issueToken(signer.secret, { subject: 'demo', role: 'operator' }, { issuer: signer.issuer, audience: signer.audience, lifetimeSeconds: 3600 });
 }

@@ -34,7 +34,7 @@ const subject = opts.subject ?? opts.role;
 if (!/^[^\p{C}]{1,200}$/u.test(subject)) program.error('--subject must be 1 to 200 printable characters');
 
 const { secretsFile } = await configOrExit(() => parseDatabaseConfig(process.env, []));
-const signer = await clientTokenSigner(process.env, secretsFile);
+const signer = await configOrExit(() => clientTokenSigner(process.env, secretsFile));
 if (!signer) {
   console.error(`no secret to sign with: set GATEWAY_JWT_SECRET, or run \`npm start\` once (it stores a development secret in ${secretsFile})`);
   process.exit(2);

@@ -11,7 +11,7 @@ import { loadOrCreateSecret, readSecret } from '../db/secrets.ts';
 import { createIdentitySigner, createIdentityVerifier, type IdentitySigner, type IdentityVerifier } from '../federation/gatewayIdentity.ts';
 import { generateIdentityKeyPair, InvalidIdentityKeyError, parsePublicKeys, parseSigningKey, publicKeyOf } from '../federation/identityKeys.ts';
 import type { Role } from '../federation/roles.ts';
-import { isAuthConfigured, type AuthConfig } from './authConfig.ts';
+import { isAuthConfigured, MIN_JWT_SECRET_LENGTH, type AuthConfig } from './authConfig.ts';
 import { ConfigError } from './env.ts';
 
 /** Key of the development client-token secret in `secrets.json`. */
@@ -187,6 +187,8 @@ export type ClientTokenSource = 'GATEWAY_JWT_SECRET' | 'development secret';
  * tokens with: GATEWAY_JWT_SECRET with GATEWAY_JWT_ISSUER / GATEWAY_JWT_AUDIENCE when set; else
  * the development secret `npm start` stored in `secretsFile` (issuer `flowgraph-dev`, audience
  * `flowgraph` unless those variables are set); undefined when neither exists (nothing is created).
+ * @throws ConfigError when GATEWAY_JWT_SECRET is shorter than the gateway accepts (32 characters: a token
+ * signed with it would be useless)
  * @throws Error when `secretsFile` exists but is not a JSON object of strings
  */
 export async function clientTokenSigner(
@@ -196,6 +198,9 @@ export async function clientTokenSigner(
   const issuer = env.GATEWAY_JWT_ISSUER || undefined;
   const audience = env.GATEWAY_JWT_AUDIENCE || undefined;
   if (env.GATEWAY_JWT_SECRET) {
+    if (env.GATEWAY_JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
+      throw new ConfigError(`invalid configuration:\n  GATEWAY_JWT_SECRET: at least ${MIN_JWT_SECRET_LENGTH} characters, as the gateway requires (got ${env.GATEWAY_JWT_SECRET.length})`);
+    }
     return { secret: env.GATEWAY_JWT_SECRET, ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}), source: 'GATEWAY_JWT_SECRET' };
   }
   const stored = await readSecret(secretsFile, JWT_SECRET_KEY);
