@@ -6,8 +6,9 @@
  * Subgraphs trust only the gateway (DESIGN.md "Auth"; `gatewayIdentity.ts`): a GraphQL request
  * without a valid `x-flowgraph-identity` token is answered HTTP 401 `UNAUTHENTICATED` before
  * Apollo runs (`GET /health` stays open), a graphql-ws `connection_init` without a valid
- * `identity` is closed with 4403, and a websocket `subscribe` needs its own
- * `extensions.flowgraph.identity`. The verified subject and role are the `actor` and
+ * `identity` is closed with 4403, and a websocket `subscribe` carries the caller's
+ * `extensions.flowgraph.identity` (without one it runs as the connection's subject with role
+ * `viewer`: it may subscribe, never mutate). The verified subject and role are the `actor` and
  * `actorRole` of the events the request appends. A mutation needs role `operator` here too.
  *
  * ```ts

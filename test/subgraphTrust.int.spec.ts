@@ -15,7 +15,7 @@
  * - graphql-ws, every subgraph: `connection_init` without a valid gateway identity → closed
  *   4403; after an ack, a `subscribe` whose `extensions.flowgraph.identity` does not verify →
  *   `error` UNAUTHENTICATED; with a valid one, the operation runs as that identity; with none,
- *   it runs as the connection's identity (the gateway, admin), as liveServer.ts does now.
+ *   it runs as the connection's subject with role viewer (it may subscribe, never mutate).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -397,7 +397,7 @@ describe.each(NAMES)('%s over graphql-ws', (name) => {
     }
   });
 
-  it("a subscribe without extensions.flowgraph.identity is NOT refused: it runs as the connection's identity", async () => {
+  it("a subscribe without extensions.flowgraph.identity runs as the connection's subject with role viewer: it subscribes, a mutation is FORBIDDEN", async () => {
     const socket = await gatewaySocket(target().service.url);
     try {
       socket.send({ id: 'q', type: 'subscribe', payload: { query: '{ __typename }' } });
@@ -406,6 +406,15 @@ describe.each(NAMES)('%s over graphql-ws', (name) => {
       // A subscription too: it joins its feed (position announcements arrive), no error.
       socket.send({ id: 's', type: 'subscribe', payload: { query: target().subscription, extensions: { flowgraph: { positions: true } } } });
       expect(await socket.next()).toMatchObject({ id: 's', type: 'next', payload: { extensions: { flowgraph: { cursor: expect.any(String), position: expect.any(String) } } } });
+      // Not a mutation: the connection's identity is the gateway's (admin), but only as a viewer.
+      const { query, variables } = target().mutation();
+      const before = await countStoredEvents(target().db.pool);
+      socket.send({ id: 'm', type: 'subscribe', payload: { query, variables } });
+      let answer: any;
+      do answer = await socket.next();
+      while (answer.id === 's');
+      expect(answer).toMatchObject({ id: 'm', type: 'error', payload: [{ message: 'Forbidden: a mutation needs role operator (the caller has viewer)', extensions: { code: 'FORBIDDEN' } }] });
+      expect(await countStoredEvents(target().db.pool)).toBe(before);
     } finally {
       socket.close();
       await socket.closed;
@@ -448,16 +457,15 @@ describe('workflows over graphql-ws: the actor is the subscribe identity', () =>
       socket.send({ id: 's', type: 'subscribe', payload: { query: `subscription { runUpdated(runId: "${runId}") { eventType } }`, extensions: { flowgraph: { identity: await signTestIdentity(ALICE) } } } });
       expect(await socket.next()).toMatchObject({ id: 's', type: 'next', payload: { data: { runUpdated: { eventType: 'RunStarted' } } } });
 
-      // Without an identity of its own, a mutation runs as the connection's: the gateway itself, admin.
+      // Without an identity of its own, a mutation never borrows the connection's (the gateway, admin): FORBIDDEN, nothing appended.
+      const before = await countStoredEvents(targets.workflows.db.pool);
       socket.send({ id: 'g', type: 'subscribe', payload: { query: 'mutation($w: ID!) { startRun(workflowId: $w) { id } }', variables: { w: workflowId } } });
       let asGateway: any;
       // The runUpdated subscription above may deliver more of alice's run first (StepStarted).
       do asGateway = await socket.next();
       while (asGateway.id === 's');
-      expect(asGateway).toMatchObject({ id: 'g', type: 'next', payload: { data: { startRun: { id: expect.any(String) } } } });
-      const gatewayRows = (await targets.workflows.db.pool.query<{ metadata: Record<string, unknown> }>('SELECT metadata FROM eventstore.events WHERE stream_id = $1', [`run-${asGateway.payload.data.startRun.id}`])).rows;
-      expect(gatewayRows.length).toBe(2);
-      for (const row of gatewayRows) expect(row.metadata).toMatchObject({ actor: 'gateway', actorRole: 'admin' });
+      expect(asGateway).toMatchObject({ id: 'g', type: 'error', payload: [{ extensions: { code: 'FORBIDDEN' } }] });
+      expect(await countStoredEvents(targets.workflows.db.pool)).toBe(before);
     } finally {
       socket.close();
       await socket.closed;

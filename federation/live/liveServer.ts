@@ -16,8 +16,8 @@
  * `x-flowgraph-identity` / `x-correlation-id` headers of HTTP requests: a subscribe carries
  * the caller's identity token signed by the gateway (`federation/gatewayIdentity.ts`; a token
  * that does not verify gets an `UNAUTHENTICATED` error); one without runs as the connection's
- * identity (gateway-signed, checked at `connection_init`). Its subject and role are the
- * operation's `actor` / `actorRole`.
+ * subject (gateway-signed, checked at `connection_init`) with role `viewer`: it may subscribe,
+ * not mutate. Its subject and role are the operation's `actor` / `actorRole`.
  * A mutation sent over the socket needs role `operator`, like one over HTTP.
  *
  * Errors: every refusal or failure of an operation is an `error` message formatted by the
@@ -138,7 +138,8 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
 
   /**
    * The context of one operation: the identity its `extensions.flowgraph.identity` carries, or,
-   * when it carries none, the connection's (`{ gateway }`, verified at `connection_init`).
+   * when it carries none, the connection's subject (`{ gateway }`, verified at `connection_init`)
+   * with role `viewer` (so such an operation may subscribe or query, never mutate).
    * @throws GraphQLError `UNAUTHENTICATED` when a token is present and does not verify, or when
    * there is neither one nor a connection identity
    */
@@ -148,11 +149,12 @@ export function createLiveServer(options: LiveServerOptions): LiveServer {
     let identity: GatewayIdentity;
     try {
       const connectionIdentity = (operation.connection.identity as { gateway?: GatewayIdentity } | undefined)?.gateway;
-      // No identity of its own: the subscribe runs as the connection's (verified at connection_init:
-      // a gateway-signed identity). One that is present must verify.
+      // No identity of its own: the subscribe runs as the connection's subject (verified at
+      // connection_init: gateway-signed) with role viewer, enough to read and subscribe, never to
+      // change anything. One that is present must verify.
       identity =
         flowgraph.identity === undefined && connectionIdentity !== undefined
-          ? connectionIdentity
+          ? { subject: connectionIdentity.subject, role: 'viewer' }
           : await options.identityVerifier.verify(typeof flowgraph.identity === 'string' ? flowgraph.identity : undefined);
     } catch (error) {
       if (!(error instanceof IdentityVerificationError)) throw error;
