@@ -16,7 +16,6 @@
  *   cursor with a fresh token, losing and repeating nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
@@ -24,7 +23,6 @@ import path from 'node:path';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { parseAuthConfig } from '../config/authConfig.ts';
 import { migrateServiceDatabase, REPO_ROOT } from '../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
@@ -36,6 +34,7 @@ import { createGatewayClient, type GatewayClient } from '../test/support/client.
 import { freePort } from '../test/support/ports.ts';
 import { TOKEN_EXPIRED_REASON } from '../ws/server.ts';
 import { createAuthenticator, INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE } from './auth.ts';
+import { openRawSocket, type RawSocket } from './testing/rawSocket.ts';
 import { startGateway, type GatewayOptions, type RunningGateway } from './server.ts';
 import { readSupergraph } from './supergraph.ts';
 
@@ -149,87 +148,14 @@ async function startCountingProxy(target: string): Promise<CountingProxy> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A raw graphql-transport-ws client: every frame kept, waits driven by the frames themselves.
-
-interface Frame {
-  type: string;
-  id?: string;
-  payload?: any;
-}
-
-interface RawSocket {
-  frames: Frame[];
-  /** Resolves when the socket closed, with its code, reason and the time (ms since the epoch). */
-  closed: Promise<{ code: number; reason: string; atMs: number }>;
-  send(message: object): void;
-  waitFor(match: (frame: Frame) => boolean, what: string, timeoutMs?: number): Promise<Frame>;
-  nexts(id: string): any[];
-  waitForNexts(id: string, count: number): Promise<any[]>;
-  subscribe(id: string, query: string, variables?: Record<string, unknown>): void;
-  /** Sends `query` (a query or mutation) as operation `id`; resolves with its `next` payload, or the `error` frame's. */
-  execute(id: string, query: string): Promise<{ type: string; payload: any }>;
-  close(): void;
-}
+// Raw sockets (gateway/testing/rawSocket.ts) with this file's connection_init.
 
 /**
- * Opens a socket to `url` (http → ws). `init`: the `connection_init` payload to send (`null`: a
+ * Opens a socket to `url`. `init`: the `connection_init` payload to send (`null`: a
  * `connection_init` without payload; `false`: none sent). Does not wait for the ack.
  */
 async function openSocket(url: string, init: Record<string, unknown> | null | false): Promise<RawSocket> {
-  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-  const frames: Frame[] = [];
-  const emitter = new EventEmitter();
-  emitter.setMaxListeners(0);
-  ws.on('message', (data) => {
-    frames.push(JSON.parse(data.toString()) as Frame);
-    emitter.emit('frame');
-  });
-  ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string; atMs: number }>((resolve) =>
-    ws.once('close', (code, reason) => {
-      resolve({ code, reason: reason.toString(), atMs: Date.now() });
-      emitter.emit('frame');
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const socket: RawSocket = {
-    frames,
-    closed,
-    send: (message) => ws.send(JSON.stringify(message)),
-    waitFor(match, what, timeoutMs = WAIT_MS) {
-      const found = frames.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise<Frame>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          emitter.off('frame', check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames: ${JSON.stringify(frames).slice(-3000)}`));
-        }, timeoutMs);
-        function check() {
-          const hit = frames.find(match);
-          if (!hit) return;
-          clearTimeout(timer);
-          emitter.off('frame', check);
-          resolve(hit);
-        }
-        emitter.on('frame', check);
-      });
-    },
-    nexts: (id) => frames.filter((f) => f.type === 'next' && f.id === id).map((f) => f.payload),
-    async waitForNexts(id, count) {
-      await socket.waitFor(() => socket.nexts(id).length >= count, `${count} next frames of "${id}"`);
-      return socket.nexts(id);
-    },
-    subscribe: (id, query, variables = {}) => socket.send({ id, type: 'subscribe', payload: { query, variables } }),
-    async execute(id, query) {
-      socket.subscribe(id, query);
-      const frame = await socket.waitFor((f) => f.id === id && (f.type === 'next' || f.type === 'error'), `the answer to "${id}"`);
-      return { type: frame.type, payload: frame.payload };
-    },
-    close: () => ws.close(1000, 'done'),
-  };
+  const socket = await openRawSocket(url);
   if (init !== false) socket.send(init === null ? { type: 'connection_init' } : { type: 'connection_init', payload: init });
   return socket;
 }

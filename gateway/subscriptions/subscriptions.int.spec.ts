@@ -42,6 +42,7 @@ import { startWorkflowsService } from '../../subgraphs/workflows/service.ts';
 import { testToken } from '../../test/support/auth.ts';
 import { createGatewayClient, type GatewayClient } from '../../test/support/client.ts';
 import { freePort } from '../../test/support/ports.ts';
+import { openRawSocket, type Frame, type RawSocket } from '../testing/rawSocket.ts';
 import { startGateway, type RunningGateway } from '../server.ts';
 import { readSupergraph } from '../supergraph.ts';
 
@@ -70,28 +71,7 @@ interface RunUpdate {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A raw graphql-transport-ws client: every frame kept, waits driven by the frames themselves.
-
-interface Frame {
-  type: string;
-  id?: string;
-  payload?: any;
-}
-
-interface RawSocket {
-  frames: Frame[];
-  closed: Promise<{ code: number; reason: string }>;
-  send(message: object | string): void;
-  /** Resolves with the first frame (from the start) matching `match`. */
-  waitFor(match: (frame: Frame) => boolean, what: string, timeoutMs?: number): Promise<Frame>;
-  /** The `next` payloads of operation `id`, in order. */
-  nexts(id: string): any[];
-  /** Waits until operation `id` has received `count` `next` frames; returns their payloads. */
-  waitForNexts(id: string, count: number, timeoutMs?: number): Promise<any[]>;
-  /** Sends `subscribe` for `id` (to a subgraph with the caller's signed identity in `extensions`). */
-  subscribe(id: string, query: string, variables?: Record<string, unknown>): void;
-  close(): void;
-}
+// Raw sockets (gateway/testing/rawSocket.ts) with this file's credentials.
 
 /**
  * Opens a raw socket to `url` and, unless `init: false`, initialises it with credentials: a
@@ -100,60 +80,11 @@ interface RawSocket {
  * `connection_init` and an operator's in every `subscribe`'s `extensions.flowgraph.identity`.
  */
 async function openSocket(url: string, options: { init?: boolean; subgraph?: boolean } = {}): Promise<RawSocket> {
+  const raw = await openRawSocket(url);
   const callerIdentity = options.subgraph ? await signTestIdentity() : undefined;
-  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
-  const frames: Frame[] = [];
-  const emitter = new EventEmitter();
-  emitter.setMaxListeners(0);
-  ws.on('message', (data) => {
-    frames.push(JSON.parse(data.toString()) as Frame);
-    emitter.emit('frame');
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.once('close', (code, reason) => {
-      resolve({ code, reason: reason.toString() });
-      emitter.emit('frame');
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const socket: RawSocket = {
-    frames,
-    closed,
-    send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
-    waitFor(match, what, timeoutMs = WAIT_MS) {
-      const found = frames.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise<Frame>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          emitter.off('frame', check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames: ${JSON.stringify(frames).slice(-3000)}`));
-        }, timeoutMs);
-        function check() {
-          const hit = frames.find(match);
-          if (!hit) return;
-          clearTimeout(timer);
-          emitter.off('frame', check);
-          resolve(hit);
-        }
-        emitter.on('frame', check);
-      });
-    },
-    nexts: (id) => frames.filter((f) => f.type === 'next' && f.id === id).map((f) => f.payload),
-    async waitForNexts(id, count, timeoutMs = WAIT_MS) {
-      await socket
-        .waitFor(() => socket.nexts(id).length >= count, `${count} next frames of "${id}"`, timeoutMs)
-        .catch((error: Error) => {
-          throw new Error(`${error.message} (got ${socket.nexts(id).length})`);
-        });
-      return socket.nexts(id);
-    },
-    subscribe: (id, query, variables = {}) =>
-      socket.send({ id, type: 'subscribe', payload: { query, variables, ...(callerIdentity ? { extensions: { flowgraph: { identity: callerIdentity } } } : {}) } }),
-    close: () => ws.close(1000, 'done'),
-  };
+  const socket: RawSocket = callerIdentity
+    ? { ...raw, subscribe: (id, query, variables = {}) => raw.subscribe(id, query, variables, { flowgraph: { identity: callerIdentity } }) }
+    : raw;
   if (options.init ?? true) {
     const payload = options.subgraph
       ? { identity: await signTestIdentity({ subject: 'gateway', role: 'admin' }) }
@@ -537,7 +468,7 @@ describe('limits of the endpoint', () => {
   it('a subscribe before connection_init closes with 4401 Unauthorized', async () => {
     const socket = await openSocket(gateway.url, { init: false });
     socket.subscribe('early', RUN_UPDATED, { runId: 'x' });
-    expect(await socket.closed).toEqual({ code: 4401, reason: 'Unauthorized' });
+    expect(await socket.closed).toMatchObject({ code: 4401, reason: 'Unauthorized' });
   });
 
   it('a second subscribe with an id still active closes with 4409', async () => {
@@ -546,7 +477,7 @@ describe('limits of the endpoint', () => {
     socket.subscribe('1', RUN_UPDATED, { runId });
     await socket.waitForNexts('1', 2);
     socket.subscribe('1', RUN_UPDATED, { runId });
-    expect(await socket.closed).toEqual({ code: 4409, reason: 'Subscriber for 1 already exists' });
+    expect(await socket.closed).toMatchObject({ code: 4409, reason: 'Subscriber for 1 already exists' });
     // The gateway let go of the upstream with the socket.
     await proxy.until(() => activeFor(runId).length === 0, `no upstream operation for ${runId}`);
   });
