@@ -522,7 +522,7 @@ describe('tokens in the URL and the landing page', () => {
     // The same GET with the header is answered: only where the token travels differs.
     const control = await fetch(`${gateway.url}?query=${GET_QUERY}`, { headers: { ...preflight, ...bearer(token) } });
     expect(control.status).toBe(200);
-    expect(((await control.json()) as any).data.workflows.length).toBeGreaterThan(0);
+    expect(((await control.json()) as { data: { workflows: unknown[] } }).data.workflows.length).toBeGreaterThan(0);
     await expectNothingReached(async () => {
       for (const parameter of [`access_token=${token}`, `token=${token}`, `authorization=${encodeURIComponent(`Bearer ${token}`)}`]) {
         const response = await fetch(`${gateway.url}?query=${GET_QUERY}&${parameter}`, { headers: preflight });

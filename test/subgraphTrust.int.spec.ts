@@ -26,7 +26,7 @@ import { migrateServiceDatabase } from '../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import type { IntegrationEvent } from '../eventstore/index.ts';
 import { PARKED_EVENT_SKIPPED } from '../eventstore/parking.ts';
-import { countStoredEvents, delay, eventually } from '../eventstore/testing/fixture.ts';
+import { countStoredEvents, delay, eventually, installInboxPoison } from '../eventstore/testing/fixture.ts';
 import { createIdentitySigner, GATEWAY_SELF_IDENTITY, IDENTITY_AUDIENCE, IDENTITY_HEADER, IDENTITY_ISSUER, type GatewayIdentity } from '../federation/gatewayIdentity.ts';
 import { generateIdentityKeyPair } from '../federation/identityKeys.ts';
 import type { SubgraphService } from '../federation/subgraphService.ts';
@@ -239,22 +239,15 @@ describe('the actor of appended events is the verified identity', () => {
 
   it('monitoring: a real parked event is skipped by an admin only, recorded as that admin', async () => {
     const { db, transport, service } = targets.monitoring;
-    // The poison: a real, non-transient database error on the event's inbox row (as monitoring's parking spec does).
-    await db.pool.query(`
-      CREATE TABLE test_poison (event_id uuid PRIMARY KEY);
-      CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF EXISTS (SELECT 1 FROM test_poison WHERE event_id = NEW.event_id) THEN RAISE EXCEPTION 'poison event %', NEW.event_id; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_refuse_poison BEFORE INSERT ON eventstore.inbox FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();`);
+    // The poison: a real, non-transient database error on the event's inbox row.
+    const inbox = await installInboxPoison(db.pool);
     const runId = `run-${randomUUID()}`;
     const poisoned: IntegrationEvent = {
       eventId: randomUUID(), source: 'workflows', type: 'RunStarted', schemaVersion: 1, streamId: runId, streamPosition: 1,
       data: { runId }, metadata: { correlationId: `corr-${runId}`, actor: 'operator' }, occurredAt: new Date().toISOString(),
       position: { transactionId: '1', globalPosition: '1' },
     };
-    await db.pool.query('INSERT INTO test_poison (event_id) VALUES ($1)', [poisoned.eventId]);
+    await inbox.poison(poisoned.eventId);
     // As a relay would: publish again until the consumer has committed (here: parked it).
     for (let attempt = 0; ; attempt++) {
       try {
@@ -272,7 +265,7 @@ describe('the actor of appended events is the verified identity', () => {
       return parkedId !== '';
     }, 10_000, 'the poisoned event to be parked');
     // Healed: skipping writes the event's inbox row, which the poison would refuse.
-    await db.pool.query('DELETE FROM test_poison WHERE event_id = $1', [poisoned.eventId]);
+    await inbox.heal(poisoned.eventId);
 
     const before = await countStoredEvents(db.pool);
     for (const identity of [VIEWER, ALICE]) {

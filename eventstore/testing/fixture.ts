@@ -65,3 +65,36 @@ export async function countStoredEvents(pool: import('pg').Pool): Promise<number
   const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM eventstore.events');
   return Number(rows[0]!.n);
 }
+
+/** Poisons and heals chosen events of a service database's inbox (see {@link installInboxPoison}). */
+export interface InboxPoison {
+  /** From now on, recording `eventId` in the inbox fails with a real, non-transient error. */
+  poison(eventId: string): Promise<void>;
+  /** `eventId` is recorded normally again. */
+  heal(eventId: string): Promise<void>;
+}
+
+/**
+ * Installs a trigger on `eventstore.inbox` (table `test_poison`, function and trigger
+ * `test_refuse_poison`) that raises `poison event <id>` for the events listed in `test_poison`:
+ * a real database error, so a consumer fails, retries and parks those events as in production.
+ * Call once per database. @throws the database's error (e.g. when it is installed already)
+ */
+export async function installInboxPoison(pool: import('pg').Pool): Promise<InboxPoison> {
+  await pool.query(`
+    CREATE TABLE test_poison (event_id uuid PRIMARY KEY);
+    CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM test_poison WHERE event_id = NEW.event_id) THEN RAISE EXCEPTION 'poison event %', NEW.event_id; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_refuse_poison BEFORE INSERT ON eventstore.inbox FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();`);
+  return {
+    async poison(eventId) {
+      await pool.query('INSERT INTO test_poison (event_id) VALUES ($1)', [eventId]);
+    },
+    async heal(eventId) {
+      await pool.query('DELETE FROM test_poison WHERE event_id = $1', [eventId]);
+    },
+  };
+}

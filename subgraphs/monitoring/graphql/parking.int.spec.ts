@@ -13,7 +13,7 @@ import { migrateServiceDatabase } from '../../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../../db/testing.ts';
 import type { IntegrationEvent } from '../../../eventstore/index.ts';
 import { PARKED_EVENT_SKIPPED } from '../../../eventstore/parking.ts';
-import { delay, eventually } from '../../../eventstore/testing/fixture.ts';
+import { delay, eventually, installInboxPoison, type InboxPoison } from '../../../eventstore/testing/fixture.ts';
 import { mustGraphQL, postGraphQL, testLogger } from '../../../federation/testing/graphqlClient.ts';
 import { composeSupergraph, readSubgraphSources } from '../../../gateway/composeSupergraph.ts';
 import { startGateway, type RunningGateway } from '../../../gateway/server.ts';
@@ -57,8 +57,9 @@ async function publish(events: IntegrationEvent[]): Promise<void> {
   }
 }
 const observed = async (e: IntegrationEvent) => (await db.pool.query('SELECT 1 FROM eventstore.inbox WHERE source = $1 AND event_id = $2', [e.source, e.eventId])).rowCount === 1;
-const poison = (e: IntegrationEvent) => db.pool.query('INSERT INTO test_poison (event_id) VALUES ($1)', [e.eventId]);
-const heal = (e: IntegrationEvent) => db.pool.query('DELETE FROM test_poison WHERE event_id = $1', [e.eventId]);
+let inbox: InboxPoison;
+const poison = (e: IntegrationEvent) => inbox.poison(e.eventId);
+const heal = (e: IntegrationEvent) => inbox.heal(e.eventId);
 
 const PARKED_FIELDS = 'id consumer source eventId eventType streamId streamPosition status attempts error firstFailedAt parkedAt lastFailedAt resolvedAt resolvedBy waiting';
 const listParked = async () =>
@@ -68,14 +69,7 @@ beforeAll(async () => {
   db = await createTestDatabase('monitoring_parking');
   await migrateServiceDatabase(db.pool, { service: 'monitoring' });
   // The poison: a real, non-transient database error for the listed events' inbox rows.
-  await db.pool.query(`
-    CREATE TABLE test_poison (event_id uuid PRIMARY KEY);
-    CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF EXISTS (SELECT 1 FROM test_poison WHERE event_id = NEW.event_id) THEN RAISE EXCEPTION 'poison event %', NEW.event_id; END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER test_refuse_poison BEFORE INSERT ON eventstore.inbox FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();`);
+  inbox = await installInboxPoison(db.pool);
   transport = createInProcessTransport();
   service = await startMonitoringService({ pool: db.pool, port: 0, logger: testLogger, transport, sources: ['workflows'], parkAfterAttempts: ATTEMPTS });
 });
