@@ -67,6 +67,9 @@ export function createInProcessTransport(options: InProcessTransportOptions = {}
         },
       };
     },
+    async ping() {
+      if (closed) throw new Error('in-process transport is closed');
+    },
     async close() {
       closed = true;
       consumers.clear();

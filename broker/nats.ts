@@ -241,6 +241,16 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         },
       };
     },
+    async ping(signal?: AbortSignal) {
+      if (closed || nc.isClosed()) throw new Error('NATS connection is closed');
+      // flush() is a PING answered by a PONG; while reconnecting it waits for the server.
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(new Error(`NATS at ${nc.getServer()} did not answer`));
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        nc.flush().then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
+      });
+    },
     async close() {
       if (closed) return;
       closed = true;

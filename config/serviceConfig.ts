@@ -2,6 +2,8 @@
 import { parseDatabaseConfig, type ServiceDatabaseConfig } from './database.ts';
 import { ConfigError, hostVar, logLevelVar, parseEnv, portVar, type LogLevel } from './env.ts';
 import type { ServiceDefinition } from './services.ts';
+import { z } from 'zod';
+import { DEFAULT_READINESS_TIMEOUT_MS } from '../federation/readiness.ts';
 
 /** Settings of a service process. */
 export interface ServiceConfig {
@@ -34,4 +36,16 @@ export function parseServiceConfig(env: NodeJS.ProcessEnv, service: ServiceDefin
     );
   }
   return { host: v.HOST, port: v[`${service.envPrefix}_PORT`]!, logLevel: v.LOG_LEVEL, database: { ...database, url: database.url } };
+}
+
+/**
+ * `FLOWGRAPH_READINESS_TIMEOUT_MS`: how long each readiness check (`/health/ready`; the database,
+ * migrations, broker and, on the gateway, each subgraph) may take before it counts as failed,
+ * an integer 1..60000 ms. @default 2000 (`federation/readiness.ts` DEFAULT_READINESS_TIMEOUT_MS)
+ * @throws ConfigError naming the variable when it is not such an integer
+ */
+export function readinessTimeoutMsFromEnv(env: NodeJS.ProcessEnv): number {
+  return parseEnv(env, {
+    FLOWGRAPH_READINESS_TIMEOUT_MS: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(1).max(60_000).default(DEFAULT_READINESS_TIMEOUT_MS)),
+  }).FLOWGRAPH_READINESS_TIMEOUT_MS;
 }

@@ -101,6 +101,12 @@ export interface IntegrationTransport {
   publish(events: readonly IntegrationEvent[]): Promise<void>;
   /** Starts a durable consumer. */
   consume(options: IntegrationConsumerOptions): Promise<IntegrationConsumer>;
+  /**
+   * Resolves once the broker answered a round trip (NATS: a PING/PONG flush); rejects when it
+   * does not, when the transport is closed, or when `signal` aborts first. The readiness probe's
+   * broker check (`federation/readiness.ts`).
+   */
+  ping(signal?: AbortSignal): Promise<void>;
   /** Stops every consumer and the connection. Idempotent. */
   close(): Promise<void>;
 }

@@ -533,6 +533,7 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
       return {
         kind: transport.kind,
         publish: (events) => transport.publish(events),
+        ping: (signal) => transport.ping(signal),
         async consume(consumerOptions): Promise<IntegrationConsumer> {
           const c = consumerOptions;
           const wrapped: IntegrationConsumerOptions = {

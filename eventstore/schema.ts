@@ -263,6 +263,9 @@ CREATE INDEX parked_events_held_idx ON eventstore.parked_events (consumer, sourc
   },
 ];
 
+/** The version `migrateEventStore` brings the schema to (its newest step; `eventstore.schema_version`). */
+export const EVENTSTORE_SCHEMA_VERSION = Math.max(...steps.map((step) => step.version));
+
 /**
  * Creates or upgrades the `eventstore` schema in the pool's database. Idempotent and safe to
  * run from several processes at once (serialised by an advisory lock).

@@ -7,7 +7,9 @@
  *   (`reason: 'INEXACT_NUMBER'`, eventstore/jsonNumbers.ts) instead of being rounded;
  * - with `authenticate`: a request to `<path>` it refuses gets HTTP 401 `UNAUTHENTICATED` before
  *   its body is read or Apollo runs (the subgraphs' check of the gateway identity);
- * - `GET /health`: 200 `{"status":"ok"}` (never authenticated);
+ * - `GET /health/live`: 200 `{"status":"ok"}` while the process answers; `GET /health/ready` (and
+ *   its alias `GET /health`): `readiness`'s report, 200 when `ok`, else 503 (never authenticated;
+ *   `federation/readiness.ts`);
  * - anything else: 404.
  */
 import http from 'node:http';
@@ -15,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext, type ContextFunction } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
+import type { ReadinessReport } from './readiness.ts';
 
 /** Options of `listenApollo`. */
 export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undefined> {
@@ -40,6 +43,11 @@ export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undef
   context: ContextFunction<[{ req: http.IncomingMessage; auth: TAuth }], TContext>;
   /** Called with unexpected HTTP-level errors. */
   onError: (error: unknown) => void;
+  /**
+   * The readiness probe of `GET /health/ready` and `GET /health` (`federation/readiness.ts`
+   * `createReadinessProbe`). @default always ready: `{"status":"ok","checks":{}}`
+   */
+  readiness?: () => Promise<ReadinessReport>;
   /**
    * Attaches more to the HTTP server once it listens (the graphql-ws server of the subgraph's
    * subscriptions, on the same port); what it returns is closed first on `close()`.
@@ -76,7 +84,13 @@ export async function listenApollo<TContext extends BaseContext, TAuth = undefin
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok' });
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (url.pathname === '/health/live') return send(res, 200, { status: 'ok' });
+      if (url.pathname === '/health/ready' || url.pathname === '/health') {
+        const report = options.readiness ? await options.readiness() : { status: 'ok', checks: {} };
+        return send(res, report.status === 'ok' ? 200 : 503, report);
+      }
+    }
     if (url.pathname !== path) return send(res, 404, { errors: [{ message: `Not found: GraphQL is served at ${path}`, extensions: { code: 'NOT_FOUND' } }] });
     let auth = undefined as TAuth;
     if (options.authenticate) {

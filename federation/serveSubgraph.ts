@@ -32,6 +32,8 @@ import type { CursorCodec } from './live/cursor.ts';
 import type { LiveField } from './live/liveField.ts';
 import { IDENTITY_HEADER, identityVerifierFromEnv, type GatewayIdentity, type IdentityVerifier } from './gatewayIdentity.ts';
 import { contextFromIdentity, requireRole, type RequestContext } from './requestContext.ts';
+import { createReadinessProbe, type ReadinessCheck } from './readiness.ts';
+import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
 export const DEFAULT_SUBGRAPH_HOST = '127.0.0.1';
@@ -67,6 +69,12 @@ export interface ServeSubgraphOptions {
   identityVerifier?: IdentityVerifier;
   /** Largest request body accepted, in bytes; larger ones get 413. @default 2097152 (2 MiB, `listenApollo`'s) */
   maxBodyBytes?: number;
+  /**
+   * What `GET /health/ready` (and `/health`) checks (`federation/readiness.ts`: the database,
+   * the migrations, the broker), each within `FLOWGRAPH_READINESS_TIMEOUT_MS`.
+   * @default none: ready whenever it answers
+   */
+  readiness?: readonly ReadinessCheck[];
   /**
    * The subgraph's subscription fields, served over graphql-ws on the same port and path
    * (`federation/live/`): each field of the SDL's `Subscription` type needs one.
@@ -123,6 +131,7 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
     port: options.port,
     host: options.host ?? DEFAULT_SUBGRAPH_HOST,
     maxBodyBytes: options.maxBodyBytes,
+    ...(options.readiness ? { readiness: createReadinessProbe(options.readiness, readinessTimeoutMsFromEnv(process.env)) } : {}),
     authenticate: (req) => {
       const value = req.headers[IDENTITY_HEADER];
       return verifier.verify(Array.isArray(value) ? value[0] : value);

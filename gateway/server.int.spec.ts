@@ -154,10 +154,14 @@ describe('gateway in front of real subgraphs', () => {
     expect(down.errors?.[0]?.extensions).toEqual({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'scores' });
     expect(down.errors?.[0]?.path).toEqual(['thing', 'score']);
 
+    // Live, not ready: readiness names the subgraph that does not answer.
+    expect((await fetch(new URL('/health/live', gateway.url))).status).toBe(200);
     const health = await fetch(new URL('/health', gateway.url));
-    expect(health.status).toBe(200);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: 'not_ready', checks: { 'subgraph:things': { status: 'ok' }, 'subgraph:scores': { status: 'failed' } } });
 
     await scores.start();
+    expect((await fetch(new URL('/health/ready', gateway.url))).status).toBe(200);
     const back = await client.query('{ thing(id: "2") { id name score } }');
     expect(back.errors).toBeUndefined();
     expect(back.data).toEqual({ thing: { id: '2', name: 'thing 2', score: 20 } });

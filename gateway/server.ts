@@ -6,8 +6,10 @@
  * - `POST /graphql` (and `/`): GraphQL over HTTP; `GET` with `?query=` for queries.
  * - `GET /graphql` (and `/`) from a browser: Apollo Sandbox (development) or Apollo's production
  *   landing page (`production: true`).
- * - `GET /health`: `200 {"status":"ok","subgraphs":[...]}` once the supergraph is loaded,
- *   `503 {"status":"starting"|"stopping"}` otherwise.
+ * - `GET /health/live`: `200 {"status":"ok"}` while the process answers.
+ * - `GET /health/ready` (and its alias `GET /health`): `200 {"status":"ok","subgraphs":[...],"checks":{...}}`
+ *   once the supergraph is loaded and every subgraph answers its `/health/live`; `503` with
+ *   `status` `starting`, `stopping` or `not_ready` (and the failed checks) otherwise.
  * - anything else: `404`.
  *
  * Every operation passes the operation limits of `gateway/operationLimits.ts` (depth, aliases,
@@ -56,6 +58,8 @@ import { identitySignerFromEnv, type IdentitySigner } from '../federation/gatewa
 import { corsOriginsFromEnv, subgraphTimeoutMsFromEnv, type CorsOrigins } from '../config/gatewayConfig.ts';
 import { createSubscriptionEngine, type ConnectionIdentity } from './subscriptions/engine.ts';
 import { supergraphSubgraphs } from './supergraph.ts';
+import { createReadinessProbe, subgraphCheck } from '../federation/readiness.ts';
+import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
 
 /** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
@@ -236,12 +240,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ],
   });
 
-  const health = (res: http.ServerResponse) => {
-    if (phase === 'ready') {
-      sendJson(res, 200, { status: 'ok', subgraphs: resolvedSubgraphs.map((subgraph) => subgraph.name) });
-    } else {
-      sendJson(res, 503, { status: phase === 'starting' ? 'starting' : 'stopping' });
-    }
+  // Readiness: the supergraph is loaded and every subgraph answers (federation/readiness.ts).
+  const subgraphsAnswer = createReadinessProbe(
+    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => subgraphCheck(name, subgraphUrl)),
+    readinessTimeoutMsFromEnv(process.env),
+  );
+  const health = async (res: http.ServerResponse) => {
+    const subgraphNames = resolvedSubgraphs.map((subgraph) => subgraph.name);
+    if (phase !== 'ready') return sendJson(res, 503, { status: phase === 'starting' ? 'starting' : 'stopping', subgraphs: subgraphNames, checks: {} });
+    const report = await subgraphsAnswer();
+    sendJson(res, report.status === 'ok' ? 200 : 503, { status: report.status, subgraphs: subgraphNames, checks: report.checks });
   };
 
   const handleGraphQL = async (req: http.IncomingMessage, res: http.ServerResponse, search: string) => {
@@ -350,12 +358,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return;
     }
     let handled: Promise<void>;
-    if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      handled = Promise.resolve(health(res));
+    if (pathname === '/health/live' && (req.method === 'GET' || req.method === 'HEAD')) {
+      handled = Promise.resolve(sendJson(res, 200, { status: 'ok' }));
+    } else if ((pathname === '/health' || pathname === '/health/ready') && (req.method === 'GET' || req.method === 'HEAD')) {
+      handled = health(res);
     } else if (GRAPHQL_PATHS.has(pathname) && (req.method === 'GET' || req.method === 'POST')) {
       handled = handleGraphQL(req, res, search);
     } else {
-      handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql or /health` }));
+      handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql, /health/live or /health/ready` }));
     }
     handled.catch((error: unknown) => {
       log.error({ err: error }, 'gateway request failed');

@@ -132,7 +132,8 @@ describe('the production build the Docker image runs', () => {
         ...testAuthEnv(),
       }, app);
       procs.push(gateway);
-      await waitForHealth(`http://127.0.0.1:${gatewayPort}`, gateway);
+      // Live, not ready: of its four subgraphs only workflows runs here.
+      await waitForHealth(`http://127.0.0.1:${gatewayPort}`, gateway, 90_000, '/health/live');
       const response = await fetch(`http://127.0.0.1:${gatewayPort}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${await testToken()}` },

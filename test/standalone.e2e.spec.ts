@@ -39,7 +39,8 @@ describe('start:service', () => {
       ...testAuthEnv(),
     });
     await waitForOutput(workflows, `flowgraph workflows subgraph ready at ${workflowsUrl}`);
-    await waitForHealth(gatewayBase, gateway);
+    // Live, not ready: only workflows of its four subgraphs runs.
+    await waitForHealth(gatewayBase, gateway, 90_000, '/health/live');
   }, 120_000);
 
   afterAll(async () => {
@@ -49,8 +50,15 @@ describe('start:service', () => {
   });
 
   it('serves the workflows subgraph through a gateway that runs alone, using the WORKFLOWS_URL override', async () => {
-    const health = await (await fetch(`${gatewayBase}/health`)).json();
-    expect(health).toEqual({ status: 'ok', subgraphs: ['content', 'knowledge', 'monitoring', 'workflows'] });
+    const ready = await fetch(`${gatewayBase}/health/ready`);
+    expect(ready.status).toBe(503);
+    const health = (await ready.json()) as { status: string; subgraphs: string[]; checks: Record<string, { status: string; error?: string }> };
+    expect(health.status).toBe('not_ready');
+    expect(health.subgraphs).toEqual(['content', 'knowledge', 'monitoring', 'workflows']);
+    expect(health.checks['subgraph:workflows']!.status).toBe('ok');
+    for (const absent of ['content', 'knowledge', 'monitoring']) {
+      expect(health.checks[`subgraph:${absent}`]).toMatchObject({ status: 'failed', error: expect.stringContaining('ECONNREFUSED') });
+    }
     const client = createGatewayClient(`${gatewayBase}/graphql`);
     const defined = await client.mustQuery<{ defineWorkflow: { id: string; revision: number } }>(
       /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id revision } }`,
@@ -61,11 +69,13 @@ describe('start:service', () => {
     expect(read.workflows).toEqual([{ id: 'standalone-wf', name: 'Alone' }]);
   });
 
-  it('gives SUBGRAPH_UNAVAILABLE once the subgraph is gone, and the gateway stays healthy', async () => {
+  it('gives SUBGRAPH_UNAVAILABLE once the subgraph is gone; the gateway stays live, its readiness names the subgraph', async () => {
     expect(await workflows.stop()).toEqual({ code: 0, signal: null });
     const result = await createGatewayClient(`${gatewayBase}/graphql`).query('{ workflows { id } }');
     expect(result.errors?.[0]?.extensions).toEqual({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'workflows' });
-    expect((await fetch(`${gatewayBase}/health`)).status).toBe(200);
+    expect((await fetch(`${gatewayBase}/health/live`)).status).toBe(200);
+    const ready = (await (await fetch(`${gatewayBase}/health`)).json()) as { checks: Record<string, { status: string }> };
+    expect(ready.checks['subgraph:workflows']!.status).toBe('failed');
   });
 
   it('stops the gateway cleanly on SIGTERM', async () => {

@@ -40,6 +40,7 @@ export function interceptPublish(inner: IntegrationTransport, intercept: Publish
     },
     publish: (events) => intercept(events, publish),
     consume: (options) => inner.consume(options),
+    ping: (signal) => inner.ping(signal),
     close: () => inner.close(),
   };
 }

@@ -38,6 +38,12 @@ export async function testSubgraph(sdl: string, resolvers: Record<string, any>, 
       await apollo.start();
       const running = apollo;
       server = http.createServer(async (req, res) => {
+        // Like flowgraph's subgraphs (federation/httpServer.ts): liveness for the gateway's readiness; not counted in `requests`.
+        if (req.method === 'GET' && req.url === '/health/live') {
+          res.setHeader('content-type', 'application/json');
+          res.end('{"status":"ok"}');
+          return;
+        }
         requests++;
         const chunks: Buffer[] = [];
         for await (const chunk of req) chunks.push(chunk as Buffer);

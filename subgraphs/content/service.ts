@@ -21,6 +21,7 @@ import {
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
+import { brokerCheck, databaseCheck, migrationsCheck } from '../../federation/readiness.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
@@ -117,6 +118,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       port: options.port,
       host: options.host,
       logger,
+      readiness: [databaseCheck(pool), migrationsCheck(pool, 'content'), brokerCheck(options.transport)],
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof ContentError || parking.isDeliberateError(e),
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,

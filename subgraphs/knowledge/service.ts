@@ -21,6 +21,7 @@ import {
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
+import { brokerCheck, databaseCheck, migrationsCheck } from '../../federation/readiness.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
@@ -109,6 +110,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
+      readiness: [databaseCheck(pool), migrationsCheck(pool, 'knowledge'), brokerCheck(options.transport)],
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError || parking.isDeliberateError(e),
       live: { store, fields: createKnowledgeLiveFields({ store, readModel }), codec: options.cursorCodec ?? randomCursorCodec() },

@@ -13,6 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import { silentLogger, type IntegrationConsumer, type IntegrationTransport } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
+import { brokerCheck, databaseCheck, migrationsCheck } from '../../federation/readiness.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
@@ -98,6 +99,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
       port: options.port,
       host: options.host,
       logger,
+      readiness: [databaseCheck(pool), migrationsCheck(pool, 'monitoring'), brokerCheck(options.transport)],
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError || parking.isDeliberateError(e),
       live: { store, fields: createMonitoringLiveFields(), codec: options.cursorCodec ?? randomCursorCodec() },

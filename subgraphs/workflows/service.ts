@@ -20,6 +20,7 @@ import {
   type SubscriptionOptions,
 } from '../../eventstore/index.ts';
 import { randomCursorCodec } from '../../federation/live/cursor.ts';
+import { brokerCheck, databaseCheck, migrationsCheck } from '../../federation/readiness.ts';
 import { serveSubgraph } from '../../federation/serveSubgraph.ts';
 import { createServiceParking, withParkingResolvers } from '../../federation/parking.ts';
 import { openServiceStorage } from '../../federation/serviceStorage.ts';
@@ -111,6 +112,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       port: options.port,
       host: options.host,
       logger,
+      readiness: [databaseCheck(pool), migrationsCheck(pool, 'workflows'), ...(options.transport ? [brokerCheck(options.transport)] : [])],
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError || parking.isDeliberateError(e),
       live: { store, fields: createWorkflowsLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },

@@ -82,23 +82,24 @@ export function spawnCommand(command: string, args: string[], env: Record<string
 }
 
 /**
- * Polls `GET <baseUrl>/health` every 200 ms until it answers 200.
+ * Polls `GET <baseUrl><path>` every 200 ms until it answers 200.
+ * @param path `/health` (readiness, the default) or `/health/live` (a gateway whose other subgraphs are not running)
  * @throws Error with the process output when the process exits first or `timeoutMs` passes
  */
-export async function waitForHealth(baseUrl: string, proc: FlowgraphProcess, timeoutMs = 90_000): Promise<void> {
+export async function waitForHealth(baseUrl: string, proc: FlowgraphProcess, timeoutMs = 90_000, path: '/health' | '/health/live' | '/health/ready' = '/health'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void proc.exited.then(() => (exited = true));
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`process exited before ${baseUrl}/health answered:\n${proc.output()}`);
+    if (exited) throw new Error(`process exited before ${baseUrl}${path} answered:\n${proc.output()}`);
     try {
-      if ((await fetch(`${baseUrl}/health`)).status === 200) return;
+      if ((await fetch(`${baseUrl}${path}`)).status === 200) return;
     } catch {
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`${baseUrl}/health did not answer 200 within ${timeoutMs} ms:\n${proc.output()}`);
+  throw new Error(`${baseUrl}${path} did not answer 200 within ${timeoutMs} ms:\n${proc.output()}`);
 }
 
 /**
