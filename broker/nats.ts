@@ -22,7 +22,8 @@ import type {
   IntegrationEvent,
   IntegrationTransport,
 } from '../eventstore/integration.ts';
-import { silentLogger, type Logger } from '../eventstore/logger.ts';
+import { briefError, silentLogger, type Logger } from '../eventstore/logger.ts';
+import { isTransientConsumerError } from '../eventstore/parking.ts';
 
 /** Options of `createNatsTransport`. */
 export interface NatsTransportOptions {
@@ -201,7 +202,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
                   break;
                 } catch (error) {
                   if (stopping) return;
-                  logger.error({ err: error, consumer: durable, eventIds: relevant.map((e) => e.eventId).slice(0, 5) }, 'nats: handler failed; retrying');
+                  const eventIds = relevant.map((e) => e.eventId).slice(0, 5);
+                  // A transient failure (a concurrent writer, a database or broker reconnect) heals
+                  // on retry: info without a stack; anything else is an error.
+                  if (isTransientConsumerError(error)) logger.info({ reason: briefError(error), consumer: durable, eventIds, retryInMs: delay }, 'nats: handler met a transient failure; retrying');
+                  else logger.error({ err: error, consumer: durable, eventIds }, 'nats: handler failed; retrying');
                   // The batch and the messages waiting behind it stay ours meanwhile: the
                   // broker redelivering them would only bring duplicates, out of order.
                   for (const m of batch) m.working();

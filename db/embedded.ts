@@ -587,6 +587,9 @@ function isOurPostmaster(pid: number, dataDir: string): boolean {
   }
 }
 
+/** FATAL lines the server prints while it starts or stops, answering a connection attempt: not a problem. */
+const ROUTINE_SERVER_LINE = /the database system is (starting up|shutting down|not yet accepting connections)|terminating connection due to administrator command/;
+
 /** Forwards the server's log lines to the logger and keeps the last 50 for error messages. */
 function collectLog(child: ChildProcess, logger: DbLogger): string[] {
   const last: string[] = [];
@@ -595,7 +598,9 @@ function collectLog(child: ChildProcess, logger: DbLogger): string[] {
       if (!line.trim()) continue;
       last.push(line);
       if (last.length > 50) last.shift();
-      if (/\b(FATAL|PANIC):/.test(line)) logger.warn({ line }, 'postgres');
+      // The start-up probe connecting before the server accepts ("the database system is starting
+      // up", "... not yet accepting connections") and its own shutdown are routine: debug.
+      if (/\b(FATAL|PANIC):/.test(line) && !ROUTINE_SERVER_LINE.test(line)) logger.warn({ line }, 'postgres');
       else logger.debug({ line }, 'postgres');
     }
   };

@@ -14,7 +14,7 @@
  */
 export * from './errors.ts';
 export * from './types.ts';
-export { type Logger, silentLogger } from './logger.ts';
+export { type Logger, type BriefError, briefError, silentLogger } from './logger.ts';
 export { migrateEventStore, EVENTSTORE_SCHEMA, EVENTSTORE_SCHEMA_VERSION } from './schema.ts';
 export { createEventStore, type EventStore, type EventStoreOptions, type EventStoreTransaction, DEFAULT_MAX_EVENT_BYTES } from './store.ts';
 export { LOG_BOUND_CTE, headPosition, MAX_GLOBAL_POSITION } from './read.ts';

@@ -12,6 +12,7 @@
 import pg from 'pg';
 import { CheckpointConflictError, TransactionConflictError, WrongExpectedVersionError } from './errors.ts';
 import { LOG_START } from './cursor.ts';
+import { briefError } from './logger.ts';
 import { readAll } from './read.ts';
 import { ADVISORY_LOCK } from './schema.ts';
 import type { Notifier } from './notify.ts';
@@ -164,7 +165,8 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
           // A transaction conflict or a lost write race is routine under concurrency: the retry
           // settles it. Anything else is worth an operator's attention.
           const routine = error instanceof TransactionConflictError || error instanceof WrongExpectedVersionError;
-          log[routine ? 'warn' : 'error']({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription handler failed; retrying the batch');
+          if (routine) log.info({ reason: briefError(error), subscription: name, retryInMs: delay }, 'eventstore: subscription handler met a concurrent writer; retrying the batch');
+          else log.error({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription handler failed; retrying the batch');
           await sleep(delay, false);
           delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
           continue;
@@ -211,9 +213,9 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
       } catch (error) {
         if (closing) break;
         const conflict = error instanceof CheckpointConflictError;
-        log.warn({ err: error, subscription: name, retryInMs: delay }, conflict
-          ? 'eventstore: checkpoint moved by another consumer; standing by'
-          : 'eventstore: subscription lost its connection; reconnecting');
+        // Another instance taking over is routine (info, no stack); a lost connection is worth a warning.
+        if (conflict) log.info({ reason: briefError(error), subscription: name, retryInMs: delay }, 'eventstore: checkpoint moved by another consumer; standing by');
+        else log.warn({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription lost its connection; reconnecting');
         await sleep(delay, false);
         delay = Math.min(delay * 2, 5000);
       } finally {
