@@ -25,7 +25,7 @@ import ts from 'typescript';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders whose code the processes load (tests, benchmarks and CI scripts are left out). */
-export const RUNTIME_DIRS = ['bin', 'broker', 'client', 'config', 'db', 'eventstore', 'federation', 'gateway', 'prisma', 'subgraphs', 'ws'];
+export const RUNTIME_DIRS = ['bin', 'broker', 'client', 'config', 'db', 'eventstore', 'federation', 'gateway', 'observability', 'prisma', 'subgraphs', 'ws'];
 /** Files of the repository root the processes read. */
 export const ROOT_FILES = ['package.json', 'package-lock.json', 'supergraph.graphql'];
 

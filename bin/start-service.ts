@@ -25,6 +25,7 @@ import { migrateServiceDatabase } from '../db/migrate.ts';
 import { startGateway } from '../gateway/server.ts';
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { createLifecycle } from './lifecycle.ts';
+import { parseTracingConfig, startTracing } from '../observability/tracing.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
 import { ConfigError, configOrExit } from '../config/env.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
@@ -48,12 +49,16 @@ async function runGateway(): Promise<void> {
     // Checked again below for the supergraph's own subgraph names.
     subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
     const authConfig = parseAuthConfig(process.env);
+    parseTracingConfig(process.env, 'gateway'); // OTEL_*, read again by startTracing
     createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
     return { config, authConfig, identitySigner: identitySignerFromEnv(process.env) };
   });
   const logger = createLogger(config.logLevel);
   const lifecycle = createLifecycle(logger);
   await lifecycle.start(async () => {
+    // Registered first, so closed last (flushes the spans of the shutdown too).
+    const tracing = startTracing(process.env, { defaultServiceName: 'gateway', logger });
+    lifecycle.defer('tracing', () => tracing.shutdown());
     const { supergraphSdl, subgraphs } = await readSupergraph(config.supergraphPath);
     const gateway = await startGateway({
       supergraphSdl,
@@ -85,6 +90,7 @@ async function runService(serviceName: string): Promise<void> {
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
     config = parseServiceConfig(process.env, definition);
     broker = parseBrokerConfig(process.env);
+    parseTracingConfig(process.env, serviceName); // OTEL_*, read again by startTracing
     if (!broker.natsUrl) {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }
@@ -99,6 +105,9 @@ async function runService(serviceName: string): Promise<void> {
   const logger = createLogger(config.logLevel).child({ service: definition.name });
   const lifecycle = createLifecycle(logger);
   await lifecycle.start(async () => {
+    // Registered first, so closed last (flushes the spans of the shutdown too).
+    const tracing = startTracing(process.env, { defaultServiceName: definition.name, logger });
+    lifecycle.defer('tracing', () => tracing.shutdown());
     const pool = createServicePool(config.database, logger);
     lifecycle.defer('database pool', () => pool.end());
     const { applied } = await migrateServiceDatabase(pool, { service: definition.name, logger });

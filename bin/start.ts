@@ -28,6 +28,7 @@ import { parseAuthConfig } from '../config/authConfig.ts';
 import { DEVELOPMENT_TOKEN_LIFETIME_SECONDS, issueToken, singleProcessAuth } from '../config/authSecrets.ts';
 import { prepareServiceDatabases } from './databases.ts';
 import { createLifecycle } from './lifecycle.ts';
+import { parseTracingConfig, startTracing } from '../observability/tracing.ts';
 
 // Every variable is checked before anything starts (a bad one: its message, exit 2), the
 // services' own settings included (their `load` parses them).
@@ -36,6 +37,7 @@ const { config, broker, cursors, auth, starters } = await configOrExit(async () 
   const broker = parseBrokerConfig(process.env);
   const cursors = parseCursorConfig(process.env);
   const auth = parseAuthConfig(process.env);
+  parseTracingConfig(process.env, 'flowgraph'); // OTEL_*, read again by startTracing
   // The gateway identity keys, when configured, are checked before anything starts.
   if (process.env.FLOWGRAPH_GATEWAY_SIGNING_KEY) identitySignerFromEnv(process.env);
   if (process.env.FLOWGRAPH_GATEWAY_PUBLIC_KEYS) identityVerifierFromEnv(process.env);
@@ -48,6 +50,9 @@ const logger = createLogger(config.gateway.logLevel);
 const lifecycle = createLifecycle(logger);
 
 await lifecycle.start(async () => {
+  // Registered first, so closed last: the spans of everything else's shutdown are flushed too.
+  const tracing = startTracing(process.env, { defaultServiceName: 'flowgraph', logger });
+  lifecycle.defer('tracing', () => tracing.shutdown());
   const { supergraphSdl, subgraphs } = await readSupergraph(config.gateway.supergraphPath);
   const inSupergraph = new Set(subgraphs.map((subgraph) => subgraph.name));
   for (const { definition } of config.services) {

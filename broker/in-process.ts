@@ -15,6 +15,8 @@ import type {
   IntegrationEvent,
   IntegrationTransport,
 } from '../eventstore/integration.ts';
+import { startProducerSpan, traceDelivery } from '../observability/messagingSpans.ts';
+import { tracingOn } from '../observability/tracer.ts';
 
 /** The in-process transport. */
 export interface InProcessTransport extends IntegrationTransport {
@@ -44,18 +46,29 @@ export function createInProcessTransport(options: InProcessTransportOptions = {}
       // Consumers run side by side, each one in order over its own events (a slow consumer
       // delays the publish, not the others' handling). Any failure fails the publish: the
       // relay rolls back and republishes the batch, and the inboxes absorb what was handled.
+      // Tracing on: a PRODUCER span per event, open until every consumer committed, and a
+      // CONSUMER span per delivery linked to them (observability/messagingSpans.ts).
+      const producers = tracingOn() ? new Map(events.map((e) => [e, startProducerSpan('in_process', `${e.source}.${e.type}`, e)])) : undefined;
+      const deliver = (consumer: IntegrationConsumerOptions, batch: IntegrationEvent[], handle: () => Promise<void>) =>
+        producers
+          ? traceDelivery('in_process', consumer, batch.length === 1 ? `${batch[0]!.source}.${batch[0]!.type}` : consumer.source, batch, batch.map((e) => producers.get(e)?.carrier), handle)
+          : handle();
       const results = await Promise.allSettled(
         [...consumers].map(async (consumer) => {
           const mine = events.filter((e) => e.source === consumer.source && (!consumer.types || consumer.types.includes(e.type)));
           if (consumer.handleBatch) {
             const size = consumer.maxBatch ?? 200;
-            for (let i = 0; i < mine.length; i += size) await consumer.handleBatch(structuredClone(mine.slice(i, i + size)));
+            for (let i = 0; i < mine.length; i += size) {
+              const batch = mine.slice(i, i + size);
+              await deliver(consumer, batch, () => consumer.handleBatch!(structuredClone(batch)));
+            }
           } else {
-            for (const event of mine) await consumer.handler(structuredClone(event));
+            for (const event of mine) await deliver(consumer, [event], () => consumer.handler(structuredClone(event)));
           }
         }),
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      for (const producer of producers?.values() ?? []) producer.end(failed?.reason);
       if (failed) throw failed.reason;
     },
     async consume(consumerOptions: IntegrationConsumerOptions): Promise<IntegrationConsumer> {

@@ -5,7 +5,7 @@
  * durable pull consumers with explicit acks; a message is acknowledged only after its handler
  * (and so its inbox transaction) succeeded, and retried in order until it does.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -24,6 +24,8 @@ import type {
 } from '../eventstore/integration.ts';
 import { briefError, silentLogger, type Logger } from '../eventstore/logger.ts';
 import { isTransientConsumerError } from '../eventstore/parking.ts';
+import { carrierFrom, traceDelivery, tracePublish, type TraceCarrier } from '../observability/messagingSpans.ts';
+import { tracingOn } from '../observability/tracer.ts';
 
 /** Options of `createNatsTransport`. */
 export interface NatsTransportOptions {
@@ -108,7 +110,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       await Promise.all(
         [...byStream.values()].map(async (streamEvents) => {
           for (const event of streamEvents) {
-            await js.publish(subjectOf(event.source, event.type, namespace), JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 });
+            const subject = subjectOf(event.source, event.type, namespace);
+            if (!tracingOn()) await js.publish(subject, JSON.stringify(event), { msgID: event.eventId, timeout: 10_000 });
+            // Tracing on: a PRODUCER span until the broker's ack, its context in the message's headers (observability/messagingSpans.ts).
+            else await tracePublish('nats', subject, event, (carrier) => js.publish(subject, JSON.stringify(event), { msgID: event.eventId, timeout: 10_000, headers: natsHeadersOf(carrier) }));
           }
         }),
       );
@@ -190,14 +195,25 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
               if (buffer.length < maxBatch && !ended) await new Promise<void>((r) => setImmediate(r));
               if (stopping) break;
               const batch = buffer.splice(0, maxBatch);
-              const relevant = batch.map((m) => m.json<IntegrationEvent>()).filter((e) => !types || types.has(e.type));
+              const relevant: IntegrationEvent[] = [];
+              // Tracing on: each message's trace context headers, for the CONSUMER span's links.
+              const carriers: Array<TraceCarrier | undefined> | undefined = tracingOn() ? [] : undefined;
+              for (const m of batch) {
+                const event = m.json<IntegrationEvent>();
+                if (types && !types.has(event.type)) continue;
+                relevant.push(event);
+                carriers?.push(carrierFrom((key) => m.headers?.get(key) || undefined));
+              }
               let delay = 100;
               // Retry in place so that later messages never overtake a failing one.
               for (;;) {
                 try {
                   if (relevant.length > 0) {
-                    if (consumer.handleBatch) await consumer.handleBatch(relevant);
-                    else await consumer.handler(relevant[0]!);
+                    const handle = () => (consumer.handleBatch ? consumer.handleBatch(relevant) : consumer.handler(relevant[0]!));
+                    if (carriers) {
+                      const destination = relevant.length === 1 ? subjectOf(relevant[0]!.source, relevant[0]!.type, namespace) : consumer.source;
+                      await traceDelivery('nats', consumer, destination, relevant, carriers, handle);
+                    } else await handle();
                   }
                   break;
                 } catch (error) {
@@ -264,4 +280,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+/** NATS message headers carrying `carrier` (W3C `traceparent`, `tracestate`). */
+function natsHeadersOf(carrier: TraceCarrier): MsgHdrs {
+  const h = natsHeaders();
+  for (const [key, value] of Object.entries(carrier)) h.set(key, value);
+  return h;
 }

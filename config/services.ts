@@ -12,6 +12,7 @@ import type pg from 'pg';
 import type { IntegrationTransport } from '../eventstore/integration.ts';
 import type { CursorCodec } from '../federation/live/cursor.ts';
 import type { IdentityVerifier } from '../federation/gatewayIdentity.ts';
+import type { MetricsOptions } from '../observability/metrics.ts';
 
 /** A subgraph service as a process hosts it. */
 export interface RunningService {
@@ -49,6 +50,8 @@ export interface ServiceStartOptions {
   identityVerifier?: IdentityVerifier;
   /** Failed attempts after which a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 */
   parkAfterAttempts?: number;
+  /** The service's metrics at `/metrics` on its port (`FLOWGRAPH_METRICS`, `observability/metrics.ts`). @default `enabled` from FLOWGRAPH_METRICS, without process metrics */
+  metrics?: MetricsOptions;
 }
 
 /** Starts one service; resolves once it accepts requests. */

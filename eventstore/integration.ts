@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import type { EventMetadata, LogPosition, RecordedEvent } from './types.ts';
+import type { ConsumerPending } from './metrics.ts';
 
 /** An integration event as it travels between services. JSON-serialisable. */
 export interface IntegrationEvent<TData = unknown> {
@@ -88,6 +89,11 @@ export interface IntegrationConsumerOptions {
 /** A running consumer. */
 export interface IntegrationConsumer {
   close(): Promise<void>;
+  /**
+   * The consumer's backlog at the broker now (NATS JetStream: one consumer-info request). Absent
+   * where the transport keeps no backlog (in-process: the relay's checkpoint waits for the consumer).
+   */
+  pending?(): Promise<ConsumerPending>;
 }
 
 /**

@@ -549,6 +549,7 @@ export function createParkingLot(options: ParkingLotOptions): ParkingLot {
               if (handlers.get(c.consumer) === c) handlers.delete(c.consumer);
               await inner.close();
             },
+            ...(inner.pending ? { pending: () => inner.pending!() } : {}),
           };
         },
         async close() {},

@@ -9,6 +9,7 @@ import { Notifier } from './notify.ts';
 import { createFollower, type FollowOptions, type LogFollower } from './follow.ts';
 import { headPosition, readAll, readStream, toRecordedEvent } from './read.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { traceAppend } from '../observability/eventstoreSpans.ts';
 import { ADVISORY_LOCK } from './schema.ts';
 import { createSubscription, type Subscription, type SubscriptionOptions } from './subscribe.ts';
 import { checkStreamId, expectedVersionText, prepareBatch } from './validate.ts';
@@ -163,8 +164,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         client,
         readStream: (streamId, readOptions) => readStream(client, upcasters, streamId, readOptions),
         async appendToStream(streamId, events, appendOptions) {
-          const { result, batchSize } = await appendIn(client, streamId, events, appendOptions);
-          if (inlineFor(batchTypesOf(events)).length > 0) await runInlineProjections(client, result, batchSize);
+          // Tracing on: the append (inline projections included) in a span (observability/eventstoreSpans.ts).
+          const { result } = await traceAppend(streamId, events, appendOptions, async (traced) => {
+            const appendedBatch = await appendIn(client, streamId, events, traced);
+            if (inlineFor(batchTypesOf(events)).length > 0) await runInlineProjections(client, appendedBatch.result, appendedBatch.batchSize);
+            return appendedBatch;
+          });
           if (!result.duplicate) appended = true;
           return result;
         },
@@ -191,7 +196,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     for (let attempt = 1; ; attempt++) {
       try {
         if (needsTransaction) return await transaction((tx) => tx.appendToStream(streamId, events, appendOptions));
-        const { result } = await appendIn(pool, streamId, events, appendOptions);
+        const { result } = await traceAppend(streamId, events, appendOptions, (traced) => appendIn(pool, streamId, events, traced));
         if (!result.duplicate) notifier.hint();
         return result;
       } catch (error) {

@@ -77,6 +77,9 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
   const standbyRetryMs = options.standbyRetryMs ?? 1000;
   const retryDelayMs = options.retryDelayMs ?? 200;
   const log = store.logger;
+  // Its lag is measured from the stored checkpoint (observability/serviceMetrics.ts), also while it is stopped.
+  const metrics = store.metrics;
+  metrics?.subscriptionStarted({ name, types });
 
   let state: SubscriptionState = 'connecting';
   let checkpoint: LogPosition | null = null;
@@ -164,6 +167,7 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
           if (broken || error instanceof CheckpointConflictError) throw error;
           // A transaction conflict or a lost write race is routine under concurrency: the retry
           // settles it. Anything else is worth an operator's attention.
+          metrics?.subscriptionRetried(name);
           const routine = error instanceof TransactionConflictError || error instanceof WrongExpectedVersionError;
           if (routine) log.info({ reason: briefError(error), subscription: name, retryInMs: delay }, 'eventstore: subscription handler met a concurrent writer; retrying the batch');
           else log.error({ err: error, subscription: name, retryInMs: delay }, 'eventstore: subscription handler failed; retrying the batch');
@@ -173,6 +177,7 @@ export function createSubscription(store: EventStore, options: SubscriptionOptio
         }
         delay = retryDelayMs;
         checkpoint = next;
+        metrics?.subscriptionHandled(name, page.events.length);
         options.onCommitted?.(page.events, next);
       }
       position = page.position;

@@ -18,6 +18,8 @@ import { HeaderMap, type ApolloServer, type BaseContext, type ContextFunction } 
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { inexactNumberRefusal } from '../eventstore/jsonNumbers.ts';
 import type { ReadinessReport } from './readiness.ts';
+import { withServerSpan } from '../observability/httpSpans.ts';
+import { tracingOn } from '../observability/tracer.ts';
 
 /** Options of `listenApollo`. */
 export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undefined> {
@@ -41,6 +43,11 @@ export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undef
   onRefused?: (error: unknown, req: http.IncomingMessage) => void;
   /** Builds the per-request context from the request (headers) and what `authenticate` resolved to. */
   context: ContextFunction<[{ req: http.IncomingMessage; auth: TAuth }], TContext>;
+  /**
+   * The service name of the SERVER spans of GraphQL requests when tracing is on
+   * (`flowgraph.service`, `observability/httpSpans.ts`). @default none: no spans
+   */
+  service?: string;
   /** Called with unexpected HTTP-level errors. */
   onError: (error: unknown) => void;
   /**
@@ -75,7 +82,9 @@ export async function listenApollo<TContext extends BaseContext, TAuth = undefin
   const maxBodyBytes = options.maxBodyBytes ?? 2 * 1024 * 1024;
 
   const httpServer = http.createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    // Tracing on (observability/tracing.ts): a SERVER span per GraphQL request, continuing the gateway's traceparent.
+    const traced = options.service !== undefined && tracingOn() && (req.url ?? '/').split('?', 1)[0] === path;
+    (traced ? withServerSpan(req, res, options.service!, path, () => handle(req, res)) : handle(req, res)).catch((error: unknown) => {
       options.onError(error);
       if (!res.headersSent) send(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
       else res.end();

@@ -16,6 +16,7 @@
  */
 import type { EventStore, IntegrationTransport, Logger } from '../eventstore/index.ts';
 import { createParkingLot, isParkingInputError, type ParkedEvent, type ParkingLot } from '../eventstore/parking.ts';
+import { instrumentTransport } from '../eventstore/metrics.ts';
 import type { DeliberateError } from './formatError.ts';
 import { isTransientDatabaseError } from './isTransientDatabaseError.ts';
 import { requireRole, type RequestContext } from './requestContext.ts';
@@ -33,7 +34,7 @@ export interface ServiceParkingOptions {
 /** A service's parking: wrap the transport its consumers use, merge `resolvers`, close it on shutdown. */
 export interface ServiceParking {
   lot: ParkingLot;
-  /** `transport`, whose consumers park their poison events in this service's database. */
+  /** `transport`, whose consumers park their poison events in this service's database and report to the store's metrics (handled events, failed attempts: their own handler's outcome). */
   wrap(transport: IntegrationTransport): IntegrationTransport;
   /** Resolvers of `<service>Parking` on Query and Mutation and of its types. */
   resolvers: Record<string, Record<string, unknown>>;
@@ -57,7 +58,7 @@ export function createServiceParking(options: ServiceParkingOptions): ServicePar
   const namespace = () => ({});
   return {
     lot,
-    wrap: (transport) => lot.wrap(transport),
+    wrap: (transport) => instrumentTransport(lot.wrap(transport), options.store.metrics),
     resolvers: {
       Query: { [field]: namespace },
       Mutation: {

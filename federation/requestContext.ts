@@ -9,6 +9,7 @@ import { GraphQLError } from 'graphql';
 import type { EventMetadata } from '../eventstore/index.ts';
 import type { GatewayIdentity } from './gatewayIdentity.ts';
 import { roleAllows, type Role } from './roles.ts';
+import { isValidTraceparent } from '../observability/tracer.ts';
 
 /** Metadata a request gives the events it appends: `actorRole` is the verified role of `actor`. */
 export type RequestMetadata = Pick<EventMetadata, 'actor' | 'correlationId' | 'causationId' | 'traceparent'> & { actorRole?: Role };
@@ -30,12 +31,12 @@ export interface RequestContext {
 }
 
 const SAFE_HEADER = /^[\x21-\x7e]{1,200}$/;
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Builds the context of a request from its VERIFIED `identity` and its headers (lower-case
  * names; only the correlation id and traceparent are read). A missing or malformed correlation
- * id becomes a new UUID; a malformed traceparent is dropped.
+ * id becomes a new UUID; a traceparent that is not valid W3C Trace Context (garbage, oversized,
+ * all-zero ids: `observability/tracer.ts` `isValidTraceparent`) is dropped.
  */
 export function contextFromIdentity(identity: GatewayIdentity, header: (name: string) => string | undefined): RequestContext {
   const correlationId = header(CORRELATION_HEADER)?.trim();
@@ -47,7 +48,7 @@ export function contextFromIdentity(identity: GatewayIdentity, header: (name: st
       actorRole: identity.role,
       correlationId: correlationId && SAFE_HEADER.test(correlationId) ? correlationId : randomUUID(),
       causationId: randomUUID(),
-      ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+      ...(isValidTraceparent(traceparent) ? { traceparent } : {}),
     },
   };
 }

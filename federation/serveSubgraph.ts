@@ -34,6 +34,7 @@ import { IDENTITY_HEADER, identityVerifierFromEnv, type GatewayIdentity, type Id
 import { contextFromIdentity, requireRole, type RequestContext } from './requestContext.ts';
 import { createReadinessProbe, type ReadinessCheck } from './readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
+import { graphqlOperationPlugin, traceRootResolvers } from '../observability/graphqlSpans.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
 export const DEFAULT_SUBGRAPH_HOST = '127.0.0.1';
@@ -104,7 +105,8 @@ export interface ServeSubgraphOptions {
 export async function serveSubgraph(options: ServeSubgraphOptions): Promise<ListeningApollo> {
   const { name, logger } = options;
   const verifier = options.identityVerifier ?? identityVerifierFromEnv(process.env);
-  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: options.resolvers });
+  // Tracing on: a span per Query/Mutation root field resolver (observability/graphqlSpans.ts).
+  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: traceRootResolvers(options.resolvers) });
   const formatError = createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError });
   const live = options.live;
   const apollo = new ApolloServer<RequestContext>({
@@ -115,6 +117,7 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
     stopOnTerminationSignals: false,
     logger: apolloLogger(logger),
     plugins: [
+      graphqlOperationPlugin<RequestContext>(),
       {
         // Defense in depth (the gateway checks first): a mutation needs role operator.
         async requestDidStart() {
@@ -130,6 +133,7 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
   return listenApollo<RequestContext, GatewayIdentity>(apollo, {
     port: options.port,
     host: options.host ?? DEFAULT_SUBGRAPH_HOST,
+    service: name,
     maxBodyBytes: options.maxBodyBytes,
     ...(options.readiness ? { readiness: createReadinessProbe(options.readiness, readinessTimeoutMsFromEnv(process.env)) } : {}),
     authenticate: (req) => {

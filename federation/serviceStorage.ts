@@ -16,6 +16,9 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import { createEventStore, type EventStore, type EventStoreOptions, type Logger } from '../eventstore/index.ts';
 import { servicePool, type ServicePoolOptions } from './servicePool.ts';
+import type { MetricsOptions } from '../observability/metrics.ts';
+import { parseMetricsConfig } from '../config/metricsConfig.ts';
+import { createServiceMetrics, type ServiceMetrics } from '../observability/serviceMetrics.ts';
 
 /** What `openServiceStorage` opens, besides the pool. */
 export interface ServiceStorageOptions<TPrisma extends { $disconnect(): Promise<void> }> {
@@ -33,8 +36,10 @@ export interface ServiceStorageOptions<TPrisma extends { $disconnect(): Promise<
 export interface ServiceStorage<TPrisma> {
   /** The pool (borrowed or owned, see `servicePool`). */
   pool: pg.Pool;
-  /** The event store on `pool`. */
+  /** The event store on `pool`, reporting to `metrics`. */
   store: EventStore;
+  /** The service's Prometheus metrics (serve them with `serveSubgraph({ metrics })`); no-op ones when `metrics.enabled` is false. */
+  metrics: ServiceMetrics;
   /** The Prisma client on `pool`. */
   prisma: TPrisma;
   /**
@@ -46,17 +51,22 @@ export interface ServiceStorage<TPrisma> {
 }
 
 /**
- * Opens a service's pool (given or created from `databaseUrl`), event store and Prisma client.
- * Nothing connects yet: connections open on first use. Migrations are not applied.
- * @throws Error when neither `pool` nor `databaseUrl` is given (from `servicePool`)
+ * Opens a service's pool (given or created from `databaseUrl`), its metrics registry
+ * (`poolOptions.metrics`, the service options' own; `enabled` defaults to `FLOWGRAPH_METRICS`),
+ * event store and Prisma client. Nothing connects yet: connections open on first use. Migrations
+ * are not applied.
+ * @throws Error when neither `pool` nor `databaseUrl` is given (from `servicePool`); ConfigError
+ *   when `metrics.enabled` is not given and FLOWGRAPH_METRICS is invalid
  */
 export function openServiceStorage<TPrisma extends { $disconnect(): Promise<void> }>(
-  poolOptions: ServicePoolOptions,
+  poolOptions: ServicePoolOptions & { metrics?: MetricsOptions },
   options: ServiceStorageOptions<TPrisma>,
 ): ServiceStorage<TPrisma> {
   const { name, logger } = options;
   const { pool, close: closePool } = servicePool(poolOptions, logger, name);
-  const store = createEventStore({ pool, inlineProjections: options.inlineProjections ?? [], logger });
+  const enabled = poolOptions.metrics?.enabled ?? parseMetricsConfig(process.env).enabled;
+  const metrics = createServiceMetrics({ ...poolOptions.metrics, enabled, service: name, pool });
+  const store = createEventStore({ pool, inlineProjections: options.inlineProjections ?? [], logger, metrics: metrics.store });
   const prisma = options.createPrisma(new PrismaPg(pool));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -65,5 +75,5 @@ export function openServiceStorage<TPrisma extends { $disconnect(): Promise<void
       await store.close();
       await closePool();
     })());
-  return { pool, store, prisma, close };
+  return { pool, store, prisma, metrics, close };
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../eventstore/index.ts';
 import type { IdentityVerifier } from './gatewayIdentity.ts';
 import type { CursorCodec } from './live/cursor.ts';
 import type { ServicePoolOptions } from './servicePool.ts';
+import type { MetricsOptions } from '../observability/metrics.ts';
 
 /** Options shared by the subgraph services: give `pool` (borrowed) or `databaseUrl` (owned). */
 export interface SubgraphServiceOptions extends ServicePoolOptions {
@@ -30,6 +31,13 @@ export interface SubgraphServiceOptions extends ServicePoolOptions {
   identityVerifier?: IdentityVerifier;
   /** Attempts before a consumer parks an integration event (`FLOWGRAPH_PARK_AFTER_ATTEMPTS`). @default 5 (federation/parking.ts) */
   parkAfterAttempts?: number;
+  /**
+   * The service's Prometheus metrics, served at `/metrics` on its port (`observability/serviceMetrics.ts`):
+   * `enabled: false` (`FLOWGRAPH_METRICS=off`) makes them no-ops and `/metrics` 404;
+   * `processMetrics: true` adds the process's own (one registry per process).
+   * @default `enabled` from `FLOWGRAPH_METRICS` (on unless `off`), `processMetrics: false`
+   */
+  metrics?: MetricsOptions;
 }
 
 /** A running subgraph service. */

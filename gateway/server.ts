@@ -61,6 +61,7 @@ import { supergraphSubgraphs } from './supergraph.ts';
 import { createReadinessProbe, subgraphCheck } from '../federation/readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
+import { withServerSpan } from '../observability/httpSpans.ts';
 
 /** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
 const { GraphQLError } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
@@ -363,7 +364,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     } else if ((pathname === '/health' || pathname === '/health/ready') && (req.method === 'GET' || req.method === 'HEAD')) {
       handled = health(res);
     } else if (GRAPHQL_PATHS.has(pathname) && (req.method === 'GET' || req.method === 'POST')) {
-      handled = handleGraphQL(req, res, search);
+      // Tracing on: a SERVER span continuing the client's traceparent; Apollo Gateway's spans are its children.
+      handled = withServerSpan(req, res, 'gateway', pathname, () => handleGraphQL(req, res, search));
     } else {
       handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql, /health/live or /health/ready` }));
     }

@@ -8,6 +8,8 @@ import type { DocumentNode, GraphQLFormattedError, SelectionSetNode } from 'grap
 import { GraphQLError } from 'graphql';
 import { IDENTITY_HEADER, identitySignerFromEnv, type GatewayIdentity, type IdentitySigner } from '../federation/gatewayIdentity.ts';
 import type { GatewayContext } from './context.ts';
+import { tracedSubgraphFetch } from '../observability/httpSpans.ts';
+import { tracingOn } from '../observability/tracer.ts';
 import { GatewayErrorCode } from './errors.ts';
 
 /** graphql-js as Apollo Gateway loads it (CommonJS), for the fetch's `DocumentNode` it hands over. */
@@ -16,7 +18,7 @@ const { Kind, parse } = graphql;
 
 /** Header carrying the request's correlation id to subgraphs (event metadata `correlation_id`). */
 export const CORRELATION_ID_HEADER = 'x-correlation-id';
-/** W3C Trace Context header, forwarded unchanged when the client sent one. */
+/** W3C Trace Context header: the client's forwarded unchanged with tracing off, the fetch span's with tracing on. */
 export const TRACEPARENT_HEADER = 'traceparent';
 
 /** The longest delay Node's timers (and `AbortSignal.timeout`) take, in ms: 2^31 - 1; a longer one fires after 1 ms. */
@@ -63,7 +65,9 @@ export const GATEWAY_INTERNAL_IDENTITY: GatewayIdentity = Object.freeze({ subjec
  *   client sent: the subgraph request's headers are built here from scratch); requests of no
  *   client operation (schema loading, health checks) carry {@link GATEWAY_INTERNAL_IDENTITY};
  * - `x-correlation-id`: the client's, or the one the gateway generated for the request;
- * - `traceparent`: the client's, when it sent one.
+ * - `traceparent`: with tracing off, the client's when it sent one; with tracing on
+ *   (`observability/tracing.ts`), the context of the fetch's CLIENT span (a child of the
+ *   gateway's spans, which continue the client's trace when its header is valid).
  *
  * Failures become GraphQL errors with `extensions.serviceName` and a code from
  * `gateway/errors.ts`: `SUBGRAPH_UNAVAILABLE` when the subgraph cannot be reached,
@@ -93,8 +97,11 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     // profiled in bench:subscriptions, the default fetcher was 35 % of the gateway's busy time
     // per entity fetch (an `Error().stack` captured per request, source-mapped under tsx).
     // The timeout's signal also aborts reading the body (undici), so it bounds the whole answer.
-    const fetcher = (input: string, init: RequestInit = {}) =>
-      globalThis.fetch(input, timeoutMs > 0 ? { ...init, signal: withTimeout(init.signal, timeoutMs) } : init);
+    // Tracing on (observability/tracing.ts): a CLIENT span per fetch, its context in `traceparent`.
+    const fetcher = (input: string, init: RequestInit = {}) => {
+      const request = timeoutMs > 0 ? { ...init, signal: withTimeout(init.signal, timeoutMs) } : init;
+      return tracingOn() ? tracedSubgraphFetch(options.name, input, request as Parameters<typeof tracedSubgraphFetch>[2]) : globalThis.fetch(input, request);
+    };
     super({ url: options.url, fetcher: fetcher as unknown as RemoteGraphQLDataSource['fetcher'] });
     this.name = options.name;
     this.timeoutMs = timeoutMs;
@@ -123,7 +130,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const context = options.context as Partial<GatewayContext>;
     if (context.identity) headers.set(IDENTITY_HEADER, await this.#signer.sign({ subject: context.identity.subject, role: context.identity.role }));
     if (context.correlationId) headers.set(CORRELATION_ID_HEADER, context.correlationId);
-    if (context.traceparent) headers.set(TRACEPARENT_HEADER, context.traceparent);
+    // With tracing on, the fetch's CLIENT span injects its own context instead (tracedSubgraphFetch).
+    if (context.traceparent && !tracingOn()) headers.set(TRACEPARENT_HEADER, context.traceparent);
   }
 
   override didEncounterError(error: Error, _fetchRequest: unknown, fetchResponse?: { status: number }): void {

@@ -537,8 +537,9 @@ describe('limits', () => {
     await eventually(() => server.ws.connections === 1);
   }, 60_000);
 
-  it('terminates a slow consumer that never reads its close frame after closeTimeoutMs', async () => {
-    const server = await startTestServer(cleanups, { maxBufferedBytes: 64 * 1024, closeTimeoutMs: 200 });
+  it('terminates a slow consumer that never reads its close frame after closeTimeoutMs, telling onSlowConsumer once', async () => {
+    let slowConsumers = 0;
+    const server = await startTestServer(cleanups, { maxBufferedBytes: 64 * 1024, closeTimeoutMs: 200, onSlowConsumer: () => slowConsumers++ });
     const slow = await openSocket(cleanups, server.url);
     await slow.init();
     slow.send(subscribeMessage('slow'));
@@ -547,6 +548,7 @@ describe('limits', () => {
     const payload = Buffer.from(JSON.stringify({ data: { blob: 'y'.repeat(64 * 1024) } }));
     for (let i = 0; i < 4096 && operation.next(payload); i++) if (i % 16 === 15) await settle();
     expect(operation.stopped).toBe(true);
+    expect(slowConsumers).toBe(1);
     expect(server.ws.connections).toBe(1);
     await eventually(() => server.ws.connections === 0, 3_000, 'the slow socket to be terminated');
   }, 30_000);

@@ -208,6 +208,8 @@ export interface WsServerOptions<TIdentity> {
    * browser); a refused one is answered `403 Forbidden` before the handshake. @default any
    */
   allowOrigin?(origin: string | undefined, request: http.IncomingMessage): boolean;
+  /** Called when a connection is closed with 1013 for being too slow (metrics; must be cheap and never throw). @default none */
+  onSlowConsumer?(): void;
 }
 
 /**
@@ -257,6 +259,7 @@ export function createWsServer<TIdentity>(options: WsServerOptions<TIdentity>): 
     authenticate: options.authenticate,
     onSubscribe: options.onSubscribe,
     expiresAtMs: options.expiresAtMs,
+    onSlowConsumer: options.onSlowConsumer,
     connectionInitTimeoutMs: options.connectionInitTimeoutMs ?? DEFAULT_CONNECTION_INIT_TIMEOUT_MS,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
@@ -330,6 +333,7 @@ interface ServerConfig<TIdentity> {
   readonly authenticate: WsServerOptions<TIdentity>['authenticate'];
   readonly onSubscribe: WsServerOptions<TIdentity>['onSubscribe'];
   readonly expiresAtMs: WsServerOptions<TIdentity>['expiresAtMs'];
+  readonly onSlowConsumer: WsServerOptions<TIdentity>['onSlowConsumer'];
   readonly connectionInitTimeoutMs: number;
   readonly maxSubscriptionsPerConnection: number;
   readonly maxBufferedBytes: number;
@@ -403,6 +407,7 @@ class ServerConnection<TIdentity> implements WsConnection<TIdentity> {
       'websocket client too slow: send buffer full, closing it',
     );
     this.close(FlowgraphCloseCode.SlowConsumer, `Slow consumer: send buffer over ${this.config.maxBufferedBytes} bytes`);
+    this.config.onSlowConsumer?.();
     return false;
   }
 

@@ -68,6 +68,8 @@ export interface SubscriptionEngineOptions {
    * connection's identity); resolves with the serialized ExecutionResult.
    */
   executeOperation(request: { query: string; operationName?: string; variables?: Record<string, unknown> }, identity: Identity): Promise<Buffer>;
+  /** Called after each event frame sent to a client (metrics; must be cheap and never throw). @default none */
+  onDelivered?(): void;
 }
 
 /** The running engine. */
@@ -195,8 +197,15 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     if (coerced.errors) return operation.error(coerced.errors.map((error) => ({ ...error.toJSON(), extensions: { code: 'BAD_USER_INPUT' } })));
 
     const prepared = planner.prepare(document, definition, variables);
+    const onDelivered = options.onDelivered;
     const sink = {
-      next: (bytes: Buffer) => operation.next(bytes),
+      next: onDelivered
+        ? (bytes: Buffer) => {
+            const sent = operation.next(bytes);
+            if (sent) onDelivered();
+            return sent;
+          }
+        : (bytes: Buffer) => operation.next(bytes),
       error: (errors: readonly GraphQLFormattedError[]) => operation.error(errors),
       complete: () => operation.complete(),
       get stopped() {

@@ -87,7 +87,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
         '(ingesting by text still works). Clone the repository next to shared/ (the corpus is expected at ../shared/corpus) or set FLOWGRAPH_CORPUS_DIR',
     );
   }
-  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+  const { pool, store, prisma, metrics, close: closeStorage } = openServiceStorage(options, {
     name: 'content',
     logger,
     inlineProjections: projections,
@@ -119,6 +119,7 @@ export async function startContentService(options: ContentServiceOptions): Promi
       host: options.host,
       logger,
       readiness: [databaseCheck(pool), migrationsCheck(pool, 'content'), brokerCheck(options.transport)],
+      metrics,
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof ContentError || parking.isDeliberateError(e),
       maxBodyBytes: CONTENT_MAX_BODY_BYTES,

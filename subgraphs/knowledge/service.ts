@@ -71,7 +71,7 @@ export interface KnowledgeService extends SubgraphService {
 export async function startKnowledgeService(options: KnowledgeServiceOptions): Promise<KnowledgeService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startKnowledgeService needs `pool` or `databaseUrl`');
   const logger = options.logger ?? silentLogger;
-  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+  const { pool, store, prisma, metrics, close: closeStorage } = openServiceStorage(options, {
     name: 'knowledge',
     logger,
     inlineProjections: projections,
@@ -111,6 +111,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
       host: options.host,
       logger,
       readiness: [databaseCheck(pool), migrationsCheck(pool, 'knowledge'), brokerCheck(options.transport)],
+      metrics,
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof KnowledgeError || parking.isDeliberateError(e),
       live: { store, fields: createKnowledgeLiveFields({ store, readModel }), codec: options.cursorCodec ?? randomCursorCodec() },

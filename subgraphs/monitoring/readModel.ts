@@ -11,6 +11,7 @@ import { BadUserInputError, InvalidCursorInputError } from './errors.ts';
 import type { IntegrationEventObservedData } from './observe/events.ts';
 import type { Json } from './observe/summarizePayload.ts';
 import { orderCausally, type CausalEntry } from './trace/orderCausally.ts';
+import { traceIdOf } from '../../observability/tracer.ts';
 
 /** Default and largest `first` of `eventFeed`. */
 export const FEED_DEFAULT_PAGE_SIZE = 50;
@@ -45,6 +46,11 @@ export interface TraceView {
   durationMs: number;
   /** Services that published events of the trace, sorted. */
   sources: string[];
+  /**
+   * The W3C trace id (32 hex digits) of the first event in causal order whose metadata carried a
+   * valid `traceparent`: the distributed trace of the operation; null when none did (tracing off).
+   */
+  traceId: string | null;
   /** The first `first` entries in causal order. */
   entries: CausalEntry<ObservedEventView>[];
   /** True when `entries` does not hold every event (the `first` limit, or more than TRACE_MAX_LOADED events). */
@@ -162,10 +168,11 @@ interface ObservedRow {
   summary: Json;
   log_transaction_id: string;
   log_position: string;
+  traceparent: string | null;
 }
 
 const COLUMNS = `o.source, o.event_id, o.type, o.schema_version, o.stream_id, o.stream_position, o.correlation_id, o.causation_id,
-  o.actor, o.run_id, o.occurred_at, o.observed_at, o.summary, o.log_transaction_id::text AS log_transaction_id, o.log_position::text AS log_position`;
+  o.actor, o.run_id, o.occurred_at, o.observed_at, o.summary, o.log_transaction_id::text AS log_transaction_id, o.log_position::text AS log_position, o.traceparent`;
 
 function toView(row: ObservedRow): ObservedEventView {
   return {
@@ -182,6 +189,7 @@ function toView(row: ObservedRow): ObservedEventView {
     occurredAt: row.occurred_at,
     observedAt: row.observed_at,
     summary: row.summary,
+    traceparent: row.traceparent,
     position: { transactionId: row.log_transaction_id, globalPosition: row.log_position },
     seq: BigInt(row.log_position),
   };
@@ -238,6 +246,7 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
         endedAt,
         durationMs: endedAt.getTime() - startedAt.getTime(),
         sources: [...new Set(events.map((e) => e.source))].sort(),
+        traceId: ordered.map((entry) => traceIdOf(entry.event.traceparent)).find((id) => id !== null) ?? null,
         entries: ordered.slice(0, limit),
         truncated: total > limit,
       };

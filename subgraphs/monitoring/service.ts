@@ -68,7 +68,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
   const asOfWaitMs = options.asOfWaitMs ?? DEFAULT_AS_OF_WAIT_MS;
   if (!(asOfWaitMs >= 0)) throw new Error(`asOfWaitMs must be ≥ 0, got ${asOfWaitMs}`);
   const logger = options.logger ?? silentLogger;
-  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+  const { pool, store, prisma, metrics, close: closeStorage } = openServiceStorage(options, {
     name: 'monitoring',
     logger,
     inlineProjections: projections,
@@ -100,6 +100,7 @@ export async function startMonitoringService(options: MonitoringServiceOptions):
       host: options.host,
       logger,
       readiness: [databaseCheck(pool), migrationsCheck(pool, 'monitoring'), brokerCheck(options.transport)],
+      metrics,
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof MonitoringError || parking.isDeliberateError(e),
       live: { store, fields: createMonitoringLiveFields(), codec: options.cursorCodec ?? randomCursorCodec() },

@@ -79,7 +79,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
   if (!(intervalMs > 0)) throw new Error(`deadlineScanIntervalMs must be > 0, got ${intervalMs}`);
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const { pool, store, prisma, close: closeStorage } = openServiceStorage(options, {
+  const { pool, store, prisma, metrics, close: closeStorage } = openServiceStorage(options, {
     name: 'workflows',
     logger,
     inlineProjections: projections,
@@ -113,6 +113,7 @@ export async function startWorkflowsService(options: WorkflowsServiceOptions): P
       host: options.host,
       logger,
       readiness: [databaseCheck(pool), migrationsCheck(pool, 'workflows'), ...(options.transport ? [brokerCheck(options.transport)] : [])],
+      metrics,
       ...(options.identityVerifier ? { identityVerifier: options.identityVerifier } : {}),
       isDeliberateError: (e): e is DeliberateError => e instanceof WorkflowsError || parking.isDeliberateError(e),
       live: { store, fields: createWorkflowsLiveFields({ store }), codec: options.cursorCodec ?? randomCursorCodec() },

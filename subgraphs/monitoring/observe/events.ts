@@ -34,6 +34,11 @@ export interface IntegrationEventObservedData {
   occurredAt: string;
   /** Bounded payload summary (≤ 2048 bytes of JSON). */
   summary: Json;
+  /**
+   * W3C `traceparent` of the observed event's metadata when valid, else null; absent from
+   * observations recorded before it was kept (read as null).
+   */
+  traceparent?: string | null;
 }
 
 /** Longest correlation id used verbatim in a stream id, in characters (longer ones are hashed). */

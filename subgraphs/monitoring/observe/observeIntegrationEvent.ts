@@ -14,6 +14,7 @@ import {
   type IntegrationEventObservedData,
 } from './events.ts';
 import { summarizePayload } from './summarizePayload.ts';
+import { isValidTraceparent } from '../../../observability/tracer.ts';
 
 const optionalText = z.string().min(1).max(1000).optional().catch(undefined);
 
@@ -26,7 +27,15 @@ const incomingSchema = z.object({
   streamId: z.string().min(1).max(500),
   streamPosition: z.number().int().min(0),
   occurredAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date'),
-  metadata: z.object({ correlationId: optionalText, causationId: optionalText, actor: optionalText }).catch({}),
+  metadata: z
+    .object({
+      correlationId: optionalText,
+      causationId: optionalText,
+      actor: optionalText,
+      // Only valid W3C Trace Context is kept: garbage, oversized or all-zero ids are dropped.
+      traceparent: z.string().refine(isValidTraceparent).optional().catch(undefined),
+    })
+    .catch({}),
   data: z.unknown(),
 });
 
@@ -58,6 +67,7 @@ function toObservation(event: IntegrationEvent, logger: Logger): { incoming: z.i
     runId: typeof runId === 'string' && runId.length > 0 && runId.length <= 200 ? runId : null,
     occurredAt: new Date(incoming.occurredAt).toISOString(),
     summary: summarizePayload(incoming.data),
+    traceparent: incoming.metadata.traceparent ?? null,
   };
   return { incoming, observed };
 }

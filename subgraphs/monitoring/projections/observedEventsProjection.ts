@@ -24,8 +24,8 @@ async function applyOne(recorded: RecordedEvent, client: ClientBase): Promise<vo
   const d = recorded.data as IntegrationEventObservedData;
   const { rowCount } = await client.query(
     `INSERT INTO observed_events (source, event_id, type, schema_version, stream_id, stream_position, correlation_id, causation_id,
-                                  actor, run_id, occurred_at, observed_at, summary, log_transaction_id, log_position)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12, $13::jsonb, $14::bigint, $15::bigint)
+                                  actor, run_id, occurred_at, observed_at, summary, log_transaction_id, log_position, traceparent)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12, $13::jsonb, $14::bigint, $15::bigint, $16)
      ON CONFLICT (source, event_id) DO NOTHING`,
     [
       d.source,
@@ -43,6 +43,7 @@ async function applyOne(recorded: RecordedEvent, client: ClientBase): Promise<vo
       JSON.stringify(d.summary),
       recorded.transactionId,
       recorded.globalPosition,
+      d.traceparent ?? null,
     ],
   );
   // Only a new observation counts (the inbox already prevents a second one; this keeps a replay honest too).
