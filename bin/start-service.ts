@@ -31,6 +31,7 @@ import { ConfigError, configOrExit } from '../config/env.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
 import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
 import { parseAuthConfig } from '../config/authConfig.ts';
+import { parseMetricsConfig } from '../config/metricsConfig.ts';
 import { createAuthenticator } from '../gateway/auth.ts';
 
 const usage = `usage: npm run start:service -- <gateway|${SERVICES.map((s) => s.name).join('|')}>`;
@@ -44,14 +45,14 @@ if (name === 'gateway') await runGateway();
 else await runService(name);
 
 async function runGateway(): Promise<void> {
-  const { config, authConfig, identitySigner } = await configOrExit(() => {
+  const { config, authConfig, identitySigner, metrics } = await configOrExit(() => {
     const config = parseGatewayConfig(process.env);
     // Checked again below for the supergraph's own subgraph names.
     subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
     const authConfig = parseAuthConfig(process.env);
     parseTracingConfig(process.env, 'gateway'); // OTEL_*, read again by startTracing
     createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
-    return { config, authConfig, identitySigner: identitySignerFromEnv(process.env) };
+    return { config, authConfig, identitySigner: identitySignerFromEnv(process.env), metrics: parseMetricsConfig(process.env) };
   });
   const logger = createLogger(config.logLevel);
   const lifecycle = createLifecycle(logger);
@@ -70,6 +71,7 @@ async function runGateway(): Promise<void> {
       websocketLimits: config.websocketLimits,
       authenticate: createAuthenticator(authConfig, { logger: logger.child({ component: 'auth' }) }),
       identitySigner,
+      metrics: { enabled: metrics.enabled, processMetrics: true },
       logger: logger.child({ component: 'gateway' }),
     });
     lifecycle.defer('gateway', () => gateway.close());
@@ -82,6 +84,7 @@ async function runService(serviceName: string): Promise<void> {
   let definition;
   let config;
   let broker;
+  let metrics;
   let cursorCodec;
   let identityVerifier;
   let start;
@@ -90,6 +93,7 @@ async function runService(serviceName: string): Promise<void> {
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
     config = parseServiceConfig(process.env, definition);
     broker = parseBrokerConfig(process.env);
+    metrics = parseMetricsConfig(process.env);
     parseTracingConfig(process.env, serviceName); // OTEL_*, read again by startTracing
     if (!broker.natsUrl) {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
@@ -115,7 +119,7 @@ async function runService(serviceName: string): Promise<void> {
     lifecycle.throwIfStopping();
     const { transport } = await createTransport(broker, [definition.name], logger.child({ component: 'broker' }));
     lifecycle.defer('integration transport', () => transport.close());
-    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec, identityVerifier, parkAfterAttempts: broker.parkAfterAttempts });
+    const service = await start({ pool, port: config.port, host: config.host, logger, transport, cursorCodec, identityVerifier, parkAfterAttempts: broker.parkAfterAttempts, metrics: { enabled: metrics.enabled, processMetrics: true } });
     lifecycle.defer('service', () => service.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph ${definition.name} subgraph ready at ${service.url}`);

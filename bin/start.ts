@@ -21,6 +21,7 @@ import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/ga
 import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { parseStartConfig } from '../config/startConfig.ts';
+import { parseMetricsConfig } from '../config/metricsConfig.ts';
 import { SERVICES } from '../config/services.ts';
 import { createTransport, parseBrokerConfig } from '../config/broker.ts';
 import { cursorCodecFor, parseCursorConfig } from '../config/cursorConfig.ts';
@@ -32,9 +33,11 @@ import { parseTracingConfig, startTracing } from '../observability/tracing.ts';
 
 // Every variable is checked before anything starts (a bad one: its message, exit 2), the
 // services' own settings included (their `load` parses them).
-const { config, broker, cursors, auth, starters } = await configOrExit(async () => {
+const { config, broker, cursors, auth, starters, metrics } = await configOrExit(async () => {
   const config = parseStartConfig(process.env);
   const broker = parseBrokerConfig(process.env);
+  // FLOWGRAPH_METRICS: each service's /metrics on its own port, the gateway's (with the process metrics) on the gateway port.
+  const metrics = parseMetricsConfig(process.env);
   const cursors = parseCursorConfig(process.env);
   const auth = parseAuthConfig(process.env);
   parseTracingConfig(process.env, 'flowgraph'); // OTEL_*, read again by startTracing
@@ -43,7 +46,7 @@ const { config, broker, cursors, auth, starters } = await configOrExit(async () 
   if (process.env.FLOWGRAPH_GATEWAY_PUBLIC_KEYS) identityVerifierFromEnv(process.env);
   subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
   const starters = new Map(await Promise.all(config.services.map(async ({ definition }) => [definition.name, await definition.load!()] as const)));
-  return { config, broker, cursors, auth, starters };
+  return { config, broker, cursors, auth, starters, metrics };
 });
 
 const logger = createLogger(config.gateway.logLevel);
@@ -99,6 +102,7 @@ await lifecycle.start(async () => {
       cursorCodec,
       identityVerifier: credentials.identityVerifier,
       parkAfterAttempts: broker.parkAfterAttempts,
+      metrics: { enabled: metrics.enabled },
     });
     lifecycle.defer(`${definition.name} service`, () => service.close());
     subgraphUrlOverrides[definition.name] = service.url;
@@ -121,6 +125,7 @@ await lifecycle.start(async () => {
     websocketLimits: config.gateway.websocketLimits,
     authenticate: createAuthenticator(credentials.authConfig, { logger: logger.child({ component: 'auth' }) }),
     identitySigner: credentials.identitySigner,
+    metrics: { enabled: metrics.enabled, processMetrics: true },
     logger: logger.child({ component: 'gateway' }),
   });
   lifecycle.defer('gateway', () => gateway.close());

@@ -260,6 +260,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           running.delete(handle);
           await handle.stop();
         },
+        // One consumer-info request: what the broker holds for this durable consumer.
+        async pending() {
+          const info = await jsm.consumers.info(stream, durable);
+          return { messages: info.num_pending, unacknowledged: info.num_ack_pending };
+        },
       };
     },
     async ping(signal?: AbortSignal) {

@@ -4,11 +4,12 @@
  */
 import type pg from 'pg';
 import { appendBatch, isConcurrentDuplicate } from './append.ts';
-import { ConnectionLostError } from './errors.ts';
+import { ConnectionLostError, WrongExpectedVersionError } from './errors.ts';
 import { Notifier } from './notify.ts';
 import { createFollower, type FollowOptions, type LogFollower } from './follow.ts';
 import { headPosition, readAll, readStream, toRecordedEvent } from './read.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { NOOP_EVENT_STORE_METRICS, type AppendOutcome, type EventStoreMetrics } from './metrics.ts';
 import { traceAppend } from '../observability/eventstoreSpans.ts';
 import { ADVISORY_LOCK } from './schema.ts';
 import { createSubscription, type Subscription, type SubscriptionOptions } from './subscribe.ts';
@@ -41,6 +42,8 @@ export interface EventStoreOptions {
   upcasters?: Upcasters;
   /** pino-compatible logger. @default silent */
   logger?: Logger;
+  /** Where appends and subscriptions report (`eventstore/metrics.ts`). @default NOOP_EVENT_STORE_METRICS */
+  metrics?: EventStoreMetrics;
 }
 
 /** Appends inside a transaction opened by `EventStore.transaction`. */
@@ -58,6 +61,8 @@ export interface EventStore {
   readonly pool: pg.Pool;
   readonly logger: Logger;
   readonly upcasters: Upcasters | undefined;
+  /** The metrics hooks given to `createEventStore` (no-op ones by default). */
+  readonly metrics: EventStoreMetrics;
   /**
    * Appends `events` to `streamId` atomically.
    * @returns positions of the batch; for a retry whose event ids are all stored, the original result with `duplicate: true`
@@ -109,6 +114,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   const logger = options.logger ?? silentLogger;
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const inline = options.inlineProjections ?? [];
+  const metrics = options.metrics ?? NOOP_EVENT_STORE_METRICS;
   const notifier = new Notifier(pool, logger);
   const subscriptions = new Set<Subscription>();
   const followers = new Set<LogFollower>();
@@ -139,8 +145,18 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     checkStreamId(streamId);
     const expected = expectedVersionText(appendOptions?.expectedVersion);
     const batch = prepareBatch(streamId, events, appendOptions?.metadata, maxEventBytes);
-    const result = await appendBatch(db, streamId, expected, batch);
-    return { result, batchSize: batch.eventIds.length };
+    const started = performance.now();
+    let outcome: AppendOutcome = 'error';
+    try {
+      const result = await appendBatch(db, streamId, expected, batch);
+      outcome = result.duplicate ? 'duplicate' : 'ok';
+      return { result, batchSize: batch.eventIds.length };
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) outcome = 'conflict';
+      throw error;
+    } finally {
+      metrics.appended(outcome, batch.eventIds.length, (performance.now() - started) / 1000);
+    }
   }
 
   async function transaction<T>(work: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
@@ -212,6 +228,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     pool,
     logger,
     upcasters,
+    metrics,
     appendToStream,
     transaction,
     readStream: (streamId, readOptions) => readStream(pool, upcasters, streamId, readOptions),

@@ -10,6 +10,7 @@
  * - `GET /health/live`: 200 `{"status":"ok"}` while the process answers; `GET /health/ready` (and
  *   its alias `GET /health`): `readiness`'s report, 200 when `ok`, else 503 (never authenticated;
  *   `federation/readiness.ts`);
+ * - the `routes` given (e.g. `/metrics`), never authenticated;
  * - anything else: 404.
  */
 import http from 'node:http';
@@ -60,6 +61,12 @@ export interface ListenApolloOptions<TContext extends BaseContext, TAuth = undef
    * subscriptions, on the same port); what it returns is closed first on `close()`.
    */
   attach?: (server: http.Server) => { close(): Promise<void> };
+  /**
+   * More routes by exact path (any method; the handler answers), e.g. `{ '/metrics': … }`, served
+   * before the GraphQL path and never authenticated: route only what may be read without the
+   * gateway's identity. @default none
+   */
+  routes?: Readonly<Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>>;
 }
 
 /** A listening server. */
@@ -99,6 +106,11 @@ export async function listenApollo<TContext extends BaseContext, TAuth = undefin
         const report = options.readiness ? await options.readiness() : { status: 'ok', checks: {} };
         return send(res, report.status === 'ok' ? 200 : 503, report);
       }
+    }
+    const route = options.routes && Object.hasOwn(options.routes, url.pathname) ? options.routes[url.pathname] : undefined;
+    if (route) {
+      req.resume();
+      return route(req, res);
     }
     if (url.pathname !== path) return send(res, 404, { errors: [{ message: `Not found: GraphQL is served at ${path}`, extensions: { code: 'NOT_FOUND' } }] });
     let auth = undefined as TAuth;

@@ -34,6 +34,7 @@ import { IDENTITY_HEADER, identityVerifierFromEnv, type GatewayIdentity, type Id
 import { contextFromIdentity, requireRole, type RequestContext } from './requestContext.ts';
 import { createReadinessProbe, type ReadinessCheck } from './readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
+import { METRICS_PATH, type MetricsEndpoint } from '../observability/metrics.ts';
 import { graphqlOperationPlugin, traceRootResolvers } from '../observability/graphqlSpans.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
@@ -76,6 +77,11 @@ export interface ServeSubgraphOptions {
    * @default none: ready whenever it answers
    */
   readiness?: readonly ReadinessCheck[];
+  /**
+   * Served at `GET /metrics` (the service's registry, `observability/serviceMetrics.ts`), not
+   * authenticated, like `/health`. @default none: `/metrics` is 404
+   */
+  metrics?: MetricsEndpoint;
   /**
    * The subgraph's subscription fields, served over graphql-ws on the same port and path
    * (`federation/live/`): each field of the SDL's `Subscription` type needs one.
@@ -135,6 +141,7 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
     host: options.host ?? DEFAULT_SUBGRAPH_HOST,
     service: name,
     maxBodyBytes: options.maxBodyBytes,
+    ...(options.metrics ? { routes: { [METRICS_PATH]: options.metrics.handle } } : {}),
     ...(options.readiness ? { readiness: createReadinessProbe(options.readiness, readinessTimeoutMsFromEnv(process.env)) } : {}),
     authenticate: (req) => {
       const value = req.headers[IDENTITY_HEADER];

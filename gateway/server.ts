@@ -10,6 +10,8 @@
  * - `GET /health/ready` (and its alias `GET /health`): `200 {"status":"ok","subgraphs":[...],"checks":{...}}`
  *   once the supergraph is loaded and every subgraph answers its `/health/live`; `503` with
  *   `status` `starting`, `stopping` or `not_ready` (and the failed checks) otherwise.
+ * - `GET /metrics`: Prometheus metrics (`observability/gatewayMetrics.ts`), not authenticated
+ *   (like `/health`: do not expose it publicly); `404` when metrics are off.
  * - anything else: `404`.
  *
  * Every operation passes the operation limits of `gateway/operationLimits.ts` (depth, aliases,
@@ -61,6 +63,9 @@ import { supergraphSubgraphs } from './supergraph.ts';
 import { createReadinessProbe, subgraphCheck } from '../federation/readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
+import { createGatewayMetrics, type GatewayMetricsOptions } from '../observability/gatewayMetrics.ts';
+import { METRICS_PATH } from '../observability/metrics.ts';
+import { parseMetricsConfig } from '../config/metricsConfig.ts';
 import { withServerSpan } from '../observability/httpSpans.ts';
 
 /** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
@@ -143,6 +148,14 @@ export interface GatewayOptions {
    *   naming it when unset or invalid
    */
   identitySigner?: IdentitySigner;
+  /**
+   * Prometheus metrics served at `/metrics` (`observability/gatewayMetrics.ts`): `enabled: false`
+   * (`FLOWGRAPH_METRICS=off`) makes every instrument a no-op and `/metrics` 404;
+   * `processMetrics: true` adds the process's own metrics (one registry per process).
+   * @default `enabled` from `FLOWGRAPH_METRICS` (`config/metricsConfig.ts`: on unless `off`; a
+   *   ConfigError when invalid), `processMetrics: false`
+   */
+  metrics?: GatewayMetricsOptions;
 }
 
 /** A running gateway. */
@@ -210,10 +223,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     warn: (message: unknown) => log.warn(String(message)),
     error: (message: unknown) => log.error(String(message)),
   };
+  const metrics = createGatewayMetrics({ ...options.metrics, enabled: options.metrics?.enabled ?? parseMetricsConfig(process.env).enabled });
   const gateway = new ApolloGateway({
     supergraphSdl: executableSdl,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name), identitySigner }),
+    buildService: ({ name, url }) =>
+      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name), identitySigner })),
     logger: apolloLogger,
+    // Apollo's own default cache, with its lookups counted (observability/gatewayMetrics.ts).
+    ...(metrics.queryPlanCache ? { queryPlannerConfig: { cache: metrics.queryPlanCache } } : {}),
   });
   const httpServer = http.createServer();
   const apollo = new ApolloServer<GatewayContext>({
@@ -238,6 +255,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       authorizationPlugin(authorizationPolicy),
       operationLimitsPlugin<GatewayContext>(limits),
       exactNumbersPlugin<GatewayContext>(),
+      ...(metrics.plugin ? [metrics.plugin] : []),
     ],
   });
 
@@ -366,6 +384,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     } else if (GRAPHQL_PATHS.has(pathname) && (req.method === 'GET' || req.method === 'POST')) {
       // Tracing on: a SERVER span continuing the client's traceparent; Apollo Gateway's spans are its children.
       handled = withServerSpan(req, res, 'gateway', pathname, () => handleGraphQL(req, res, search));
+    } else if (pathname === METRICS_PATH) {
+      req.resume();
+      handled = metrics.handle(req, res);
     } else {
       handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql, /health/live or /health/ready` }));
     }
@@ -400,7 +421,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // graphql-ws on the same port and path (issue 6): subscriptions through the engine, queries and
   // mutations through Apollo Server like HTTP requests.
   const serviceMap = Object.fromEntries(
-    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name), identitySigner })]),
+    resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [
+      name,
+      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name), identitySigner })),
+    ]),
   );
   const engine = createSubscriptionEngine({
     supergraphSdl: executableSdl,
@@ -410,6 +434,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     identitySigner,
     authorizationPolicy,
     logger: log.child({ component: 'subscriptions' }),
+    onDelivered: metrics.eventDelivered,
     async executeOperation(request, identity) {
       const response = await apollo.executeOperation(request, { contextValue: { identity, correlationId: randomUUID() } });
       const body = response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported over websockets', extensions: { code: 'BAD_REQUEST' } }] };
@@ -425,6 +450,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Closed 4403 `Token expired` at the token's exp (+ clock tolerance): the client reconnects with a fresh token and its cursor.
     expiresAtMs: (connection) => connection.identity.identity.expiresAtMs,
     allowOrigin: (origin, request) => originAllowed(origin, request.headers.host),
+    onSlowConsumer: metrics.slowConsumerClosed,
     onSubscribe: (operation) => {
       // As over HTTP, before anything parses it; the HTTP status means nothing here.
       try {
@@ -437,6 +463,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   });
 
+  metrics.observe(ws, engine);
   log.info({ url, subgraphs: resolvedSubgraphs }, 'gateway ready');
 
   let closing: Promise<void> | undefined;
