@@ -34,8 +34,8 @@ import { IDENTITY_HEADER, identityVerifierFromEnv, type GatewayIdentity, type Id
 import { contextFromIdentity, requireRole, type RequestContext } from './requestContext.ts';
 import { createReadinessProbe, type ReadinessCheck } from './readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
-import { METRICS_PATH, type MetricsEndpoint } from '../observability/metrics.ts';
 import { graphqlOperationPlugin, traceRootResolvers } from '../observability/graphqlSpans.ts';
+import { METRICS_PATH, type MetricsEndpoint } from '../observability/metrics.ts';
 
 /** Interface a subgraph binds when no `host` is given: loopback only. */
 export const DEFAULT_SUBGRAPH_HOST = '127.0.0.1';

@@ -63,10 +63,10 @@ import { supergraphSubgraphs } from './supergraph.ts';
 import { createReadinessProbe, subgraphCheck } from '../federation/readiness.ts';
 import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { createWsServer, type WsServer, type WsServerLimits } from '../ws/server.ts';
+import { withServerSpan } from '../observability/httpSpans.ts';
 import { createGatewayMetrics, type GatewayMetricsOptions } from '../observability/gatewayMetrics.ts';
 import { METRICS_PATH } from '../observability/metrics.ts';
 import { parseMetricsConfig } from '../config/metricsConfig.ts';
-import { withServerSpan } from '../observability/httpSpans.ts';
 
 /** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
 const { GraphQLError } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
