@@ -17,7 +17,7 @@
  */
 import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { parseGatewayConfig } from '../config/gatewayConfig.ts';
-import { createLogger } from '../config/logger.ts';
+import { createLogger, logFormatFromEnv } from '../config/logger.ts';
 import { parseServiceConfig } from '../config/serviceConfig.ts';
 import { SERVICES, serviceNamed } from '../config/services.ts';
 import { createServicePool } from '../config/database.ts';
@@ -51,6 +51,7 @@ async function runGateway(): Promise<void> {
     subgraphUrlOverridesFromEnv(process.env, SERVICES.map((service) => service.name));
     const authConfig = parseAuthConfig(process.env);
     parseTracingConfig(process.env, 'gateway'); // OTEL_*, read again by startTracing
+    logFormatFromEnv(process.env); // LOG_FORMAT
     createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
     return { config, authConfig, identitySigner: identitySignerFromEnv(process.env), metrics: parseMetricsConfig(process.env) };
   });
@@ -93,8 +94,9 @@ async function runService(serviceName: string): Promise<void> {
     if (!definition.load) throw new Error(`Service "${serviceName}" is not built yet`);
     config = parseServiceConfig(process.env, definition);
     broker = parseBrokerConfig(process.env);
-    metrics = parseMetricsConfig(process.env);
     parseTracingConfig(process.env, serviceName); // OTEL_*, read again by startTracing
+    metrics = parseMetricsConfig(process.env);
+    logFormatFromEnv(process.env); // LOG_FORMAT
     if (!broker.natsUrl) {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }

@@ -19,7 +19,7 @@ import { startGateway } from '../gateway/server.ts';
 import { createAuthenticator } from '../gateway/auth.ts';
 import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
 import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
-import { createLogger } from '../config/logger.ts';
+import { createLogger, logFormatFromEnv } from '../config/logger.ts';
 import { parseStartConfig } from '../config/startConfig.ts';
 import { parseMetricsConfig } from '../config/metricsConfig.ts';
 import { SERVICES } from '../config/services.ts';
@@ -41,6 +41,7 @@ const { config, broker, cursors, auth, starters, metrics } = await configOrExit(
   const cursors = parseCursorConfig(process.env);
   const auth = parseAuthConfig(process.env);
   parseTracingConfig(process.env, 'flowgraph'); // OTEL_*, read again by startTracing
+  logFormatFromEnv(process.env); // LOG_FORMAT, read again by createLogger
   // The gateway identity keys, when configured, are checked before anything starts.
   if (process.env.FLOWGRAPH_GATEWAY_SIGNING_KEY) identitySignerFromEnv(process.env);
   if (process.env.FLOWGRAPH_GATEWAY_PUBLIC_KEYS) identityVerifierFromEnv(process.env);

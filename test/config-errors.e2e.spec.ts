@@ -53,6 +53,18 @@ describe('a bad variable, whatever the command', () => {
     expect(existsSync(path.join(dir, 'supergraph.graphql'))).toBe(false);
   }, 120_000);
 
+  it('LOG_FORMAT: npm start and start:service (a subgraph, the gateway) exit 2 naming it before starting anything', async () => {
+    // A subgraph alone needs its database URL first (never connected to here).
+    const results = await runAll({ LOG_FORMAT: 'xml', WORKFLOWS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'LOG_FORMAT', ['start', 'start:service']);
+    expect(results).toHaveLength(3);
+    for (const { command, exit, output, lines } of results) {
+      expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
+      expect(lines, command).toEqual(['  LOG_FORMAT: Invalid option: expected one of "json"|"pretty"|"auto" (got "xml")']);
+      expect(output, command).not.toMatch(/^\s+at /m);
+    }
+    expect(existsSync(path.join(dir, 'data'))).toBe(false);
+  }, 120_000);
+
   it('a database variable: npm start, db:migrate and rebuild exit 2 with the same reason before starting anything', async () => {
     const results = await runAll({ FLOWGRAPH_EMBEDDED_PG_PORT: 'lots' }, 'FLOWGRAPH_EMBEDDED_PG_PORT', ['start', 'db:migrate', 'rebuild']);
     expect(results).toHaveLength(3);
