@@ -137,10 +137,17 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
   });
   planLookups.inc({ result: 'hit' }, 0);
   planLookups.inc({ result: 'miss' }, 0);
-  const delivered = new Counter({
+  // The fan-out's hot path (once per client and event) only adds to a number; the counter takes it at scrape time.
+  let deliveredFrames = 0;
+  let deliveredReported = 0;
+  new Counter({
     name: 'flowgraph_gateway_subscription_events_delivered_total',
     help: 'Subscription event frames (next) sent to clients over websockets',
     registers,
+    collect() {
+      this.inc(deliveredFrames - deliveredReported);
+      deliveredReported = deliveredFrames;
+    },
   });
   const slowCloses = new Counter({
     name: 'flowgraph_gateway_slow_consumer_closes_total',
@@ -232,7 +239,9 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       websockets = ws;
       subscriptions = engine;
     },
-    eventDelivered: () => delivered.inc(),
+    eventDelivered: () => {
+      deliveredFrames++;
+    },
     slowConsumerClosed: () => slowCloses.inc(),
   };
 }
