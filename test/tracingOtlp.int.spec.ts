@@ -6,74 +6,20 @@
  * 0.223 sends); `shutdown()` flushes them. Checked on the received JSON: the resource's service
  * name and attributes, the parent ids from the client's traceparent to the subgraph's append.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../observability/tracing.ts';
 import { tracingOn } from '../observability/tracer.ts';
+import { attribute, SPAN_KIND, startOtlpReceiver, type OtlpReceiver, type OtlpSpan } from './support/otlpReceiver.ts';
 import { defineWorkflow, startRunWith, startStack, type Stack } from './support/tracedStack.ts';
 
-/** One OTLP/JSON attribute (`KeyValue`). */
-interface KeyValue {
-  key: string;
-  value: { stringValue?: string; intValue?: number | string; boolValue?: boolean };
-}
-/** The parts of an OTLP/JSON span the test reads. */
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  attributes: KeyValue[];
-}
-interface ExportRequest {
-  resourceSpans: Array<{ resource: { attributes: KeyValue[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }>;
-}
-
-/** OTLP's SpanKind enum (opentelemetry-proto trace.proto). */
-const SPAN_KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
-
-const attribute = (attributes: KeyValue[], key: string) => {
-  const value = attributes.find((a) => a.key === key)?.value;
-  return value?.stringValue ?? value?.intValue ?? value?.boolValue;
-};
-
-/** A minimal OTLP/HTTP receiver: records every `POST /v1/traces` (its content type and decoded JSON body). */
-async function startReceiver() {
-  const received: Array<{ contentType: string | undefined; body: ExportRequest }> = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        res.writeHead(404).end();
-        return;
-      }
-      let raw = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
-      received.push({ contentType: req.headers['content-type'], body: JSON.parse(raw.toString('utf8')) as ExportRequest });
-      // OTLP/HTTP: a full success is 200 with an ExportTraceServiceResponse, here empty.
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe('spans exported over OTLP/HTTP to a real receiver', () => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: OtlpReceiver;
   let tracing: Tracing;
   let stack: Stack;
 
   beforeAll(async () => {
-    receiver = await startReceiver();
+    receiver = await startOtlpReceiver();
     tracing = startTracing(
       {
         OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`,
