@@ -5,7 +5,7 @@
  * the subgraph in `traceparent`. Every function here costs one boolean test when tracing is off.
  */
 import type http from 'node:http';
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { inSpan, isValidTraceparent, recordError, tracer, tracingOn, withService } from './tracer.ts';
 
 /** W3C Trace Context header names. */
@@ -54,7 +54,7 @@ export function withServerSpan(req: http.IncomingMessage, res: http.ServerRespon
   return inSpan(span, parent, async () => {
     await work();
     span.setAttribute('http.response.status_code', res.statusCode);
-    if (res.statusCode >= 500) span.setStatus({ code: 2 /* ERROR */ });
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
   });
 }
 
@@ -89,7 +89,7 @@ export async function tracedSubgraphFetch(subgraph: string, url: string, init: F
   try {
     const response = await globalThis.fetch(url, { ...init, headers });
     span.setAttribute('http.response.status_code', response.status);
-    if (response.status >= 500) span.setStatus({ code: 2 /* ERROR */ });
+    if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     return response;
   } catch (error) {
     recordError(span, error);

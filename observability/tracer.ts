@@ -7,7 +7,7 @@
  * `false` and instrumented code skips span creation and `context.with` altogether, so the hot
  * paths pay one boolean test. On: spans go through the global provider.
  */
-import { context, createContextKey, trace, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { context, createContextKey, SpanStatusCode, trace, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 
 /** Instrumentation scope name of every span flowgraph itself starts. */
 export const TRACER_NAME = 'flowgraph';
@@ -109,5 +109,5 @@ export async function inSpan<T>(span: Span, ctx: Context, work: () => Promise<T>
 /** Records `error` on `span` (exception event, status ERROR with its message). */
 export function recordError(span: Span, error: unknown): void {
   span.recordException(error instanceof Error ? error : String(error));
-  span.setStatus({ code: 2 /* SpanStatusCode.ERROR */, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
 }
