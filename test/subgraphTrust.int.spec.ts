@@ -162,10 +162,12 @@ describe.each(NAMES)('%s over HTTP', (name) => {
     expect(((await get.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
-  it('GET /health is 200 without identity', async () => {
+  it('GET /health (readiness) and /health/live are 200 without identity', async () => {
     const response = await fetch(new URL('/health', target().service.url));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ok' });
+    expect(await response.json()).toMatchObject({ status: 'ok', checks: { database: { status: 'ok' }, migrations: { status: 'ok' }, broker: { status: 'ok' } } });
+    const live = await fetch(new URL('/health/live', target().service.url));
+    expect(await live.json()).toEqual({ status: 'ok' });
   });
 
   it('a query with a valid viewer identity is answered (the control)', async () => {
