@@ -12,7 +12,11 @@ import { createBenchDatabase, withAdmin, type BenchDatabase } from './benchDatab
 import { parseBenchConfig, type BenchConfig, type TargetName } from './config.ts';
 import pg from 'pg';
 import { cellRunner, type CellMeasurement, type CellRunner } from './measureCell.ts';
-import { openTarget, BENCH_EVENT, type TargetSession } from './targets.ts';
+import { openTarget, BENCH_EVENT, tracingProviderRegistered, type TargetSession } from './targets.ts';
+import { spawnBenchChild } from './childProcess.ts';
+import { registerProvider } from '../observability/tracing.ts';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { redactUrl } from '../db/url.ts';
 
 /** One workload: `writers` concurrent writers, each appending `batchSize` events per call. */
@@ -179,6 +183,53 @@ function ratios(cells: CellResult[]): Ratio[] {
   });
 }
 
+/** flowgraph-metrics and flowgraph-traced against flowgraph, per workload (null where a target did not run). */
+interface Overhead {
+  workload: string;
+  metricsPerOff: number | null;
+  tracedPerOff: number | null;
+  p50MetricsPerOff: number | null;
+  p50TracedPerOff: number | null;
+  /** Node CPU per append, instrumented / off (> 1: the instrumentation's client-side cost). */
+  cpuMetricsPerOff: number | null;
+  cpuTracedPerOff: number | null;
+}
+
+function observabilityOverhead(cells: CellResult[]): Overhead[] {
+  if (!cells.some((c) => c.target === 'flowgraph-metrics' || c.target === 'flowgraph-traced')) return [];
+  return [...new Set(cells.map((c) => c.workload))].map((workload) => {
+    const of = (t: TargetName) => cells.find((c) => c.workload === workload && c.target === t);
+    const off = of('flowgraph');
+    const r = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : null);
+    return {
+      workload,
+      metricsPerOff: r(of('flowgraph-metrics')?.appendsPerSecond, off?.appendsPerSecond),
+      tracedPerOff: r(of('flowgraph-traced')?.appendsPerSecond, off?.appendsPerSecond),
+      p50MetricsPerOff: r(of('flowgraph-metrics')?.p50Ms, off?.p50Ms),
+      p50TracedPerOff: r(of('flowgraph-traced')?.p50Ms, off?.p50Ms),
+      cpuMetricsPerOff: r(of('flowgraph-metrics')?.cpuMicrosPerAppend, off?.cpuMicrosPerAppend),
+      cpuTracedPerOff: r(of('flowgraph-traced')?.cpuMicrosPerAppend, off?.cpuMicrosPerAppend),
+    };
+  });
+}
+
+/** Registers a tracer provider exporting to an OTLP sink child process (bench/otlpSink.ts), off until a flowgraph-traced run. */
+async function startBenchTracing(): Promise<{ url: string; stop(): Promise<{ requests: number; bytes: number; spans: number }> }> {
+  const sink = spawnBenchChild('otlp-sink', 'otlpSink.ts');
+  const { url } = await sink.call<{ url: string }>('start');
+  const { provider, shutdown } = registerProvider('flowgraph-bench', {}, [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${url}/v1/traces` }))]);
+  tracingProviderRegistered(() => provider.forceFlush());
+  return {
+    url,
+    async stop() {
+      await shutdown();
+      const stats = await sink.call<{ requests: number; bytes: number; spans: number }>('stats');
+      await sink.stop();
+      return stats;
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const config = parseBenchConfig(process.argv, process.env);
   const server = await serverInfo(config.adminUrl);
@@ -202,6 +253,10 @@ async function main(): Promise<void> {
   }
   console.log('');
 
+  // flowgraph-traced: a tracer provider exporting OTLP/HTTP to a sink process, switched on only in that target's runs.
+  const tracing = config.targets.includes('flowgraph-traced') ? await startBenchTracing() : undefined;
+  if (tracing) console.log(`  tracing     flowgraph-traced: BatchSpanProcessor + OTLP/HTTP exporter to a sink process at ${tracing.url} (flushed at the end of each of its runs, inside the run's time)`);
+
   const cells: CellResult[] = [];
   const admin = new pg.Client({ connectionString: config.adminUrl });
   admin.on('error', () => {});
@@ -216,11 +271,12 @@ async function main(): Promise<void> {
   } finally {
     await admin.end().catch(() => {});
   }
+  const exported = await tracing?.stop();
 
   console.log('Results (appends/s = calls of appendToStream or INSERT statements per second; latency of one call, client side)');
   console.log(
     table(
-      ['workload', 'writers', 'target', 'appends/s', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'appends', 'WAL B/event', 'verified'],
+      ['workload', 'writers', 'target', 'appends/s', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU µs/append', 'appends', 'WAL B/event', 'verified'],
       cells.map((c) => [
         c.kind === 'single' ? 'single' : `batch ${c.batchSize}`,
         String(c.writers),
@@ -230,16 +286,17 @@ async function main(): Promise<void> {
         fmt(c.p50Ms, 2),
         fmt(c.p99Ms, 2),
         fmt(c.maxMs, 1),
+        fmt(c.cpuMicrosPerAppend),
         String(c.appends),
         fmt(c.walBytesPerEvent),
         c.verified ? 'yes' : 'NO',
       ]),
-      [false, true, false, true, true, true, true, true, true, true, false],
+      [false, true, false, true, true, true, true, true, true, true, true, false],
     ),
   );
   console.log('');
   const rs = ratios(cells);
-  console.log('Ratios (throughput: > 1 means flowgraph is faster; p50 latency: < 1 means flowgraph is faster)');
+  if (rs.some((r) => r.flowgraphPerEmmett !== null || r.flowgraphPerPlain !== null)) console.log('Ratios (throughput: > 1 means flowgraph is faster; p50 latency: < 1 means flowgraph is faster)');
   console.log(
     table(
       ['workload', 'flowgraph/emmett', 'flowgraph/plain', 'p50 flowgraph/emmett', 'p50 flowgraph/plain'],
@@ -247,12 +304,35 @@ async function main(): Promise<void> {
       [false, true, true, true, true],
     ),
   );
+  const overhead = observabilityOverhead(cells);
+  if (overhead.length > 0) {
+    console.log('');
+    console.log('Observability overhead (same run, interleaved slices): throughput and p50 latency relative to flowgraph without metrics or tracing; goals: metrics alone (tracing off) costs at most 5 %, metrics + tracing at most 15 %');
+    console.log(
+      table(
+        ['workload', 'metrics/off', 'traced/off', 'p50 metrics/off', 'p50 traced/off', 'CPU metrics/off', 'CPU traced/off', 'metrics ≤ 5 %', 'traced ≤ 15 %'],
+        overhead.map((o) => [
+          o.workload,
+          fmt(o.metricsPerOff, 3),
+          fmt(o.tracedPerOff, 3),
+          fmt(o.p50MetricsPerOff, 3),
+          fmt(o.p50TracedPerOff, 3),
+          fmt(o.cpuMetricsPerOff, 3),
+          fmt(o.cpuTracedPerOff, 3),
+          o.metricsPerOff === null ? '-' : o.metricsPerOff >= 0.95 ? 'met' : 'MISSED',
+          o.tracedPerOff === null ? '-' : o.tracedPerOff >= 0.85 ? 'met' : 'MISSED',
+        ]),
+        [false, true, true, true, true, true, true, false, false],
+      ),
+    );
+    if (exported) console.log(`Spans exported by flowgraph-traced: ${exported.spans} in ${exported.requests} OTLP requests (${fmt(exported.bytes)} bytes)`);
+  }
   console.log('');
   console.log(`Total ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; load average at end ${load()}. WAL B/event is approximate (cluster-wide WAL position delta over the measured slices).`);
   if (Math.max(loadAtStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
     console.log(`WARNING: the 1-minute load average exceeded the ${os.cpus().length} CPUs during the run: other processes competed with the benchmark; rerun on a quiet machine before trusting these figures.`);
   }
-  console.log(JSON.stringify({ bench: 'append', startedAt: started.toISOString(), server, node: process.version, cpus: os.cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg(), config: { ...config, adminUrl: redactUrl(config.adminUrl) }, cells, ratios: rs }));
+  console.log(JSON.stringify({ bench: 'append', startedAt: started.toISOString(), server, node: process.version, cpus: os.cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg(), config: { ...config, adminUrl: redactUrl(config.adminUrl) }, cells, ratios: rs, observabilityOverhead: overhead, exportedSpans: exported ?? null }));
 }
 
 async function cleanupAndExit(code: number): Promise<never> {

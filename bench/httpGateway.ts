@@ -10,9 +10,13 @@ import { createLogger } from '../config/logger.ts';
 import { createAuthenticator } from '../gateway/auth.ts';
 import { startGateway } from '../gateway/server.ts';
 import { serveBenchCommands } from './childProcess.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { profileCommands } from './cpuProfile.ts';
 
 let close: (() => Promise<void>) | undefined;
+
+// Tracing as the composition roots start it: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (bench:gateway --observability), else off.
+const tracing = startTracing(process.env, { defaultServiceName: 'bench-gateway' });
 
 serveBenchCommands(
   {
@@ -37,5 +41,6 @@ serveBenchCommands(
   },
   async () => {
     await close?.();
+    await tracing.shutdown();
   },
 );

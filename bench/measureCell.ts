@@ -18,6 +18,12 @@ export interface CellMeasurement {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * CPU time of this Node process per append over the measured slices, in µs (user + system,
+   * `process.cpuUsage`): the client-side cost of one append, what instrumentation adds to; slices
+   * of different targets never overlap, so only background work of other targets can leak in.
+   */
+  cpuMicrosPerAppend: number;
   /** Appends per writer over all phases, warm-up included (for verification). */
   totalAppendsPerWriter: number[];
 }
@@ -41,6 +47,7 @@ export function cellRunner(session: TargetSession, writers: number): CellRunner 
   const totals = Array.from({ length: writers }, () => 0);
   const latencies: number[] = [];
   let elapsedMs = 0;
+  let cpuMicros = 0;
   let first = true;
 
   return {
@@ -48,6 +55,8 @@ export function cellRunner(session: TargetSession, writers: number): CellRunner 
       const atLeastOne = first;
       first = false;
       let failed: unknown;
+      session.enter?.();
+      const cpuStart = process.cpuUsage();
       const start = performance.now();
       const deadline = start + ms;
       await Promise.all(
@@ -67,8 +76,14 @@ export function cellRunner(session: TargetSession, writers: number): CellRunner 
           }
         }),
       );
+      // A target's background work (flowgraph-traced: exporting its spans) is finished and timed inside its own run.
+      await session.leave?.();
       if (failed !== undefined) throw failed;
-      if (measured) elapsedMs += performance.now() - start;
+      if (measured) {
+        elapsedMs += performance.now() - start;
+        const cpu = process.cpuUsage(cpuStart);
+        cpuMicros += cpu.user + cpu.system;
+      }
     },
     result() {
       const sorted = [...latencies].sort((a, b) => a - b);
@@ -80,6 +95,7 @@ export function cellRunner(session: TargetSession, writers: number): CellRunner 
         p50Ms: pct(50),
         p99Ms: pct(99),
         maxMs: sorted[sorted.length - 1] ?? NaN,
+        cpuMicrosPerAppend: sorted.length > 0 ? cpuMicros / sorted.length : NaN,
         totalAppendsPerWriter: [...totals],
       };
     },

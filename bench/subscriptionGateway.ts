@@ -45,6 +45,9 @@ async function startFlowgraph(supergraphSdl: string, urls: Record<string, string
   const { startGateway } = await import('../gateway/server.ts');
   const { createAuthenticator } = await import('../gateway/auth.ts');
   const { parseAuthConfig } = await import('../config/authConfig.ts');
+  // Tracing as the composition roots start it: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (the flowgraph-traced target).
+  const { startTracing } = await import('../observability/tracing.ts');
+  const tracing = startTracing(process.env, { defaultServiceName: 'bench-gateway' });
   const gateway = await startGateway({
     supergraphSdl,
     subgraphUrlOverrides: urls,
@@ -54,7 +57,10 @@ async function startFlowgraph(supergraphSdl: string, urls: Record<string, string
     // `on`: the default (GATEWAY_JWT_* of the parent's environment); anonymous: no client token verified.
     ...(auth === 'anonymous' ? { authenticate: createAuthenticator(parseAuthConfig({ GATEWAY_ANONYMOUS_ROLE: 'viewer' })) } : {}),
   });
-  close = () => gateway.close();
+  close = async () => {
+    await gateway.close();
+    await tracing.shutdown();
+  };
   return gateway.url;
 }
 

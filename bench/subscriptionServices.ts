@@ -16,6 +16,7 @@ import { mustGraphQL } from '../federation/testing/graphqlClient.ts';
 import { startMonitoringService } from '../subgraphs/monitoring/service.ts';
 import { startWorkflowsService } from '../subgraphs/workflows/service.ts';
 import { serveBenchCommands } from './childProcess.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { profileCommands } from './cpuProfile.ts';
 
 const logger = createLogger('warn');
@@ -24,6 +25,9 @@ const closers: (() => Promise<void>)[] = [];
 /** Subgraphs trust only the gateway: the bench signs as it (`FLOWGRAPH_GATEWAY_SIGNING_KEY`, operator `bench`). */
 const gql = (url: string, query: string, variables: Record<string, unknown> = {}) =>
   mustGraphQL(url, query, variables, { identity: { subject: 'bench', role: 'operator' } });
+
+// Tracing as the composition roots start it: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (bench:gateway --observability), else off.
+const tracing = startTracing(process.env, { defaultServiceName: 'bench-services' });
 
 serveBenchCommands(
   {
@@ -54,5 +58,6 @@ serveBenchCommands(
   },
   async () => {
     for (const close of closers.splice(0)) await close().catch(() => {});
+    await tracing.shutdown();
   },
 );

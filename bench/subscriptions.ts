@@ -66,7 +66,13 @@ import { benchClientToken, benchSubgraphIdentity, installBenchCredentials } from
 import { openSubscriber, parseBenchEventId, type Subscriber } from './subscriptionClient.ts';
 import WebSocket from 'ws';
 
-const TARGETS = ['flowgraph', 'flowgraph-anonymous', 'direct', 'hive'] as const;
+const TARGETS = ['flowgraph', 'flowgraph-anonymous', 'direct', 'hive', 'flowgraph-no-metrics', 'flowgraph-traced'] as const;
+/** What runs without `--only`: issue 6's and 7's comparisons (`--observability` runs issue 9's). */
+const DEFAULT_TARGETS = ['flowgraph', 'flowgraph-anonymous', 'direct', 'hive'] as const;
+/** Issue 9: the gateway's observability, each against `flowgraph-no-metrics`. */
+const OBSERVABILITY_TARGETS = ['flowgraph-no-metrics', 'flowgraph', 'flowgraph-traced'] as const;
+/** Issue 9's goals: metrics (tracing off, the default `flowgraph`) within 5 % of no observability, metrics + tracing within 15 %. */
+const OBSERVABILITY_GOALS = { flowgraph: 1.05, 'flowgraph-traced': 1.15 } as const;
 type Target = (typeof TARGETS)[number];
 type GatewayTarget = Exclude<Target, 'direct'>;
 /** Issue 7: the subscription figures with authentication on stay within 10 % of the same run without it. */
@@ -118,7 +124,8 @@ function parseConfig(argv: readonly string[]): Config {
     .option('--drain <seconds>', 'longest wait after the last commit for every delivery (default 10)')
     .option('--rate <events/s>', 'appends per second (default 50)')
     .option('--subscribers <list>', 'concurrent subscriptions per cell (default 1,100,1000; --quick 1,100)')
-    .option('--only <list>', `targets, in this order within each subscriber count (default ${TARGETS.join(',')})`)
+    .option('--only <list>', `targets, in this order within each subscriber count: some of ${TARGETS.join(',')} (default ${DEFAULT_TARGETS.join(',')})`)
+    .option('--observability', `issue 9: the gateway without metrics, with metrics (default settings) and with metrics + tracing exported over OTLP/HTTP to a sink process: --only ${OBSERVABILITY_TARGETS.join(',')}`)
     .option('--idle <n>', 'idle subscriptions opened for the memory figure (default the largest --subscribers)')
     .option('--settle <seconds>', 'wait after the idle subscriptions are established before reading memory (default 2)')
     .option('--runs <n>', 'workflow runs the events name, round robin (default 10)')
@@ -138,7 +145,7 @@ function parseConfig(argv: readonly string[]): Config {
       .map((s) => s.trim())
       .filter((s) => s !== '');
   const subscribers = list('subscribers', o.subscribers, quick ? '1,100' : '1,100,1000').map((s) => num('subscribers', s, 1, 1, 20_000, true));
-  const targets = list('only', o.only, TARGETS.join(','));
+  const targets = list('only', o.only, (o.observability === true ? OBSERVABILITY_TARGETS : DEFAULT_TARGETS).join(','));
   for (const t of targets) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--only: unknown target ${t}: expected some of ${TARGETS.join(',')}`);
   if (subscribers.length === 0 || targets.length === 0) throw new Error('--subscribers and --only need at least one value');
   return {
@@ -403,6 +410,8 @@ async function main(): Promise<void> {
     flowgraph: config.targets.includes('flowgraph'),
     'flowgraph-anonymous': config.targets.includes('flowgraph-anonymous'),
     hive: config.targets.includes('hive'),
+    'flowgraph-no-metrics': config.targets.includes('flowgraph-no-metrics'),
+    'flowgraph-traced': config.targets.includes('flowgraph-traced'),
   };
 
   console.log('flowgraph bench:subscriptions');
@@ -440,10 +449,19 @@ async function main(): Promise<void> {
 
   const supergraphSdl = readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8');
   const gateways: Partial<Record<GatewayTarget, { child: BenchChild; url: string }>> = {};
-  for (const kind of ['flowgraph', 'flowgraph-anonymous', 'hive'] as const) {
+  // flowgraph-traced exports its spans over OTLP/HTTP to a sink process (bench/otlpSink.ts), as to a collector.
+  let otlpSink: BenchChild | undefined;
+  if (needGateway['flowgraph-traced']) {
+    otlpSink = spawnBenchChild('otlp-sink', 'otlpSink.ts');
+    open.children.add(otlpSink);
+  }
+  const sinkUrl = otlpSink ? (await otlpSink.call<{ url: string }>('start')).url : '';
+  const observabilityEnv = (kind: GatewayTarget): Record<string, string> =>
+    kind === 'flowgraph-no-metrics' ? { FLOWGRAPH_METRICS: 'off' } : kind === 'flowgraph-traced' ? { FLOWGRAPH_METRICS: 'on', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl } : {};
+  for (const kind of ['flowgraph', 'flowgraph-anonymous', 'hive', 'flowgraph-no-metrics', 'flowgraph-traced'] as const) {
     if (!needGateway[kind]) continue;
     log(`starting ${kind} gateway...`);
-    const child = spawnBenchChild(`${kind} gateway`, 'subscriptionGateway.ts', { execArgv: ['--expose-gc'] });
+    const child = spawnBenchChild(`${kind} gateway`, 'subscriptionGateway.ts', { execArgv: ['--expose-gc'], env: observabilityEnv(kind) });
     open.children.add(child);
     const { url } = await child.call<{ url: string }>('start', {
       kind: kind === 'hive' ? 'hive' : 'flowgraph',
@@ -458,7 +476,7 @@ async function main(): Promise<void> {
   const queryOf = (target: Target) => (target === 'direct' ? DIRECT_QUERY : GATEWAY_QUERY);
   const paramsOf = (target: Target) => (i: number): Record<string, unknown> | undefined => {
     if (target === 'hive') return { bucket: Math.floor(i / HIVE_BUCKET) };
-    if (target === 'flowgraph') return { authorization: `Bearer ${clientToken}` };
+    if (target === 'flowgraph' || target === 'flowgraph-no-metrics' || target === 'flowgraph-traced') return { authorization: `Bearer ${clientToken}` };
     if (target === 'direct') return { identity: subgraphIdentity };
     return undefined;
   };
@@ -829,6 +847,35 @@ async function main(): Promise<void> {
   if (authTargets.length) {
     console.log('Targets (issue 7: authentication on vs anonymous, same run)');
     for (const t of authTargets) console.log(`  ${verdict(t.ok).padEnd(4)}  ${t.name}: ${t.value}`);
+    console.log('');
+  }
+  const observabilityTargets = config.subscribers.flatMap((n) => {
+    const off = of('flowgraph-no-metrics', n);
+    if (!off) return [];
+    return (['flowgraph', 'flowgraph-traced'] as const).flatMap((target) => {
+      const on = of(target, n);
+      if (!on) return [];
+      const goal = OBSERVABILITY_GOALS[target];
+      const what = target === 'flowgraph' ? 'metrics (tracing off)' : 'metrics + tracing';
+      return (
+        [
+          ['p50', on.p50Ms, off.p50Ms],
+          ['p99', on.p99Ms, off.p99Ms],
+          ['gateway CPU per delivery', on.gatewayCpuUsPerDelivery, off.gatewayCpuUsPerDelivery],
+        ] as const
+      ).map(([measure, a, b]) => {
+        const r = ratio(a, b);
+        return { name: `${measure} with ${what} ≤ ${goal}× without observability at ${fmt(n)} subscribers`, value: `${fmt(a, 2)} vs ${fmt(b, 2)} = ${fmt(r, 3)}×`, ok: r === null ? null : r <= goal };
+      });
+    });
+  });
+  if (observabilityTargets.length) {
+    console.log('Targets (issue 9: the gateway with metrics, and with metrics + tracing, vs without observability, same run; the services are shared and keep their default metrics)');
+    for (const t of observabilityTargets) console.log(`  ${verdict(t.ok).padEnd(4)}  ${t.name}: ${t.value}`);
+    if (otlpSink) {
+      const exported = await otlpSink.call<{ requests: number; bytes: number; spans: number }>('stats');
+      console.log(`  spans received by the OTLP sink from flowgraph-traced: ${exported.spans} in ${exported.requests} requests (${exported.bytes} bytes)`);
+    }
     console.log('');
   }
 

@@ -9,6 +9,8 @@ import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import type { Event } from '@event-driven-io/emmett';
 import { createEventStore, migrateEventStore, type NewEvent } from '../eventstore/index.ts';
 import type { TargetName } from './config.ts';
+import { createServiceMetrics } from '../observability/serviceMetrics.ts';
+import { setTracingOn } from '../observability/tracer.ts';
 
 /** The payload every implementation appends, per event (same type and data everywhere). */
 export const BENCH_EVENT = { type: 'ItemAdded', data: { sku: 'abc-123', qty: 2, note: 'x'.repeat(100) } } as const;
@@ -29,6 +31,13 @@ export interface TargetSession {
   verify(appends: readonly number[]): Promise<string | undefined>;
   /** Closes the implementation and its pool. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Called before each of the target's runs (warm-up and slices) and after it: where a target
+   * switches process-wide state on for its own runs only (`flowgraph-traced`: tracing).
+   */
+  enter?(): void;
+  /** Resolves once the target's background work of the run is done (its time counts in the run). */
+  leave?(): Promise<void>;
 }
 
 /** Options of `openTarget`. */
@@ -68,7 +77,11 @@ const streamOf = (writer: number) => `bench-${writer}`;
 export async function openTarget(name: TargetName, options: OpenTargetOptions): Promise<TargetSession> {
   switch (name) {
     case 'flowgraph':
-      return openFlowgraph(options);
+      return openFlowgraph(options, 'off');
+    case 'flowgraph-metrics':
+      return openFlowgraph(options, 'metrics');
+    case 'flowgraph-traced':
+      return openFlowgraph(options, 'traced');
     case 'emmett':
       return openEmmett(options);
     case 'plain':
@@ -81,10 +94,20 @@ function onceClose(close: () => Promise<void>): () => Promise<void> {
   return () => (closing ??= close());
 }
 
-async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOptions): Promise<TargetSession> {
+/**
+ * `off`: the store alone (what `FLOWGRAPH_METRICS=off` and no OTLP endpoint run). `metrics`: with a
+ * service's metrics (`createServiceMetrics`: append counters and histogram, as the services run
+ * it). `traced`: metrics, and tracing on during its own runs (a provider registered once by
+ * `bench/append.ts` with a BatchSpanProcessor exporting OTLP/HTTP to a sink process;
+ * `setTracingOn` is true only inside this target's runs, so the targets interleaved with it pay
+ * nothing): each append records an `eventstore.append` span and stores its traceparent in the
+ * events' metadata.
+ */
+async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOptions, mode: 'off' | 'metrics' | 'traced'): Promise<TargetSession> {
   const pool = newPool(url, poolMax, true);
   await migrateEventStore(pool);
-  const store = createEventStore({ pool });
+  const metrics = mode === 'off' ? undefined : createServiceMetrics({ service: 'bench', pool });
+  const store = createEventStore({ pool, ...(metrics ? { metrics: metrics.store } : {}) });
   const events: NewEvent[] = Array.from({ length: batchSize }, () => ({ type: BENCH_EVENT.type, data: BENCH_EVENT.data }));
   const versions: number[] = Array.from({ length: writers }, () => -1);
   return {
@@ -114,7 +137,32 @@ async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOpt
       await store.close();
       await pool.end();
     }),
+    ...(mode === 'traced'
+      ? {
+          enter: () => {
+            if (!tracingRegistered) throw new Error('flowgraph-traced needs the tracer provider of bench/append.ts');
+            setTracingOn(true);
+          },
+          leave: async () => {
+            setTracingOn(false);
+            await flushSpans();
+          },
+        }
+      : {}),
   };
+}
+
+let tracingRegistered = false;
+let flushSpans: () => Promise<void> = async () => {};
+/**
+ * Told by `bench/append.ts` once its tracer provider is registered: tracing then stays off outside
+ * `flowgraph-traced` runs, and `flush` (the provider's `forceFlush`: export every queued span)
+ * ends each of them.
+ */
+export function tracingProviderRegistered(flush: () => Promise<void>): void {
+  tracingRegistered = true;
+  flushSpans = flush;
+  setTracingOn(false);
 }
 
 type ItemAdded = Event<'ItemAdded', { sku: string; qty: number; note: string }>;
