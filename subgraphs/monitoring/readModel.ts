@@ -216,6 +216,8 @@ export function observedEventViewOf(recorded: RecordedEvent): ObservedEventView 
     occurredAt: new Date(d.occurredAt),
     observedAt: recorded.recordedAt,
     summary: d.summary,
+    // As the projection stores it (observed_events.traceparent): null for observations recorded before it was kept.
+    traceparent: d.traceparent ?? null,
     position: { transactionId: recorded.transactionId, globalPosition: recorded.globalPosition },
     seq: BigInt(recorded.globalPosition),
   };

@@ -88,10 +88,10 @@ export function spawnCommand(command: string, args: string[], env: Record<string
  */
 export async function waitForHealth(baseUrl: string, proc: FlowgraphProcess, timeoutMs = 90_000, path: '/health' | '/health/live' | '/health/ready' = '/health'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
+  let exited: Exit | undefined;
+  void proc.exited.then((exit) => (exited = exit));
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`process exited before ${baseUrl}${path} answered:\n${proc.output()}`);
+    if (exited) throw new Error(`process exited (code ${exited.code}, signal ${exited.signal}) before ${baseUrl}${path} answered:\n${proc.output()}`);
     try {
       if ((await fetch(`${baseUrl}${path}`)).status === 200) return;
     } catch {
