@@ -18,7 +18,7 @@
 import { subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { parseGatewayConfig } from '../config/gatewayConfig.ts';
 import { createLogger, logFormatFromEnv } from '../config/logger.ts';
-import { parseServiceConfig } from '../config/serviceConfig.ts';
+import { parseServiceConfig, readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { SERVICES, serviceNamed } from '../config/services.ts';
 import { createServicePool } from '../config/database.ts';
 import { migrateServiceDatabase } from '../db/migrate.ts';
@@ -52,6 +52,7 @@ async function runGateway(): Promise<void> {
     const authConfig = parseAuthConfig(process.env);
     parseTracingConfig(process.env, 'gateway'); // OTEL_*, read again by startTracing
     logFormatFromEnv(process.env); // LOG_FORMAT
+    readinessTimeoutMsFromEnv(process.env); // FLOWGRAPH_READINESS_TIMEOUT_MS
     createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
     return { config, authConfig, identitySigner: identitySignerFromEnv(process.env), metrics: parseMetricsConfig(process.env) };
   });
@@ -97,6 +98,7 @@ async function runService(serviceName: string): Promise<void> {
     parseTracingConfig(process.env, serviceName); // OTEL_*, read again by startTracing
     metrics = parseMetricsConfig(process.env);
     logFormatFromEnv(process.env); // LOG_FORMAT
+    readinessTimeoutMsFromEnv(process.env); // FLOWGRAPH_READINESS_TIMEOUT_MS
     if (!broker.natsUrl) {
       throw new ConfigError(`invalid configuration:\n  NATS_URL: required to run ${serviceName} alone (got unset); services in separate processes exchange integration events through NATS JetStream`);
     }

@@ -20,6 +20,7 @@ import { createAuthenticator } from '../gateway/auth.ts';
 import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
 import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
 import { createLogger, logFormatFromEnv } from '../config/logger.ts';
+import { readinessTimeoutMsFromEnv } from '../config/serviceConfig.ts';
 import { parseStartConfig } from '../config/startConfig.ts';
 import { parseMetricsConfig } from '../config/metricsConfig.ts';
 import { SERVICES } from '../config/services.ts';
@@ -42,6 +43,7 @@ const { config, broker, cursors, auth, starters, metrics } = await configOrExit(
   const auth = parseAuthConfig(process.env);
   parseTracingConfig(process.env, 'flowgraph'); // OTEL_*, read again by startTracing
   logFormatFromEnv(process.env); // LOG_FORMAT, read again by createLogger
+  readinessTimeoutMsFromEnv(process.env); // FLOWGRAPH_READINESS_TIMEOUT_MS, read again by the HTTP servers
   // The gateway identity keys, when configured, are checked before anything starts.
   if (process.env.FLOWGRAPH_GATEWAY_SIGNING_KEY) identitySignerFromEnv(process.env);
   if (process.env.FLOWGRAPH_GATEWAY_PUBLIC_KEYS) identityVerifierFromEnv(process.env);

@@ -22,7 +22,7 @@ import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import type { QueryPlan, QueryPlanCache } from '@apollo/query-planner';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry, metricsEndpoint, REQUEST_DURATION_BUCKETS, type MetricsEndpoint, type MetricsOptions } from './metrics.ts';
-import { createOperationNameLabel, DEFAULT_MAX_OPERATION_NAMES } from './operationName.ts';
+import { OTHER_OPERATION, createOperationNameLabel, DEFAULT_MAX_OPERATION_NAMES } from './operationName.ts';
 
 /** Size of the query-plan cache given to Apollo: its own default, 30 MiB (`@apollo/gateway` `initQueryPlanStore`). */
 export const QUERY_PLAN_CACHE_BYTES = 30 * 2 ** 20;
@@ -194,7 +194,9 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       return {
         async willSendResponse(requestContext) {
           const type = requestContext.operation?.operation ?? 'unknown';
-          const name = operationName(requestContext.operationName ?? requestContext.request.operationName);
+          // A name counts only once an operation of the document was selected by it (parsed,
+          // validated): names of requests that never ran would take the bounded label's slots.
+          const name = requestContext.operation ? operationName(requestContext.operationName ?? requestContext.operation.name?.value) : OTHER_OPERATION;
           const body = requestContext.response.body;
           const result = body.kind === 'single' ? body.singleResult : body.initialResult;
           const hasErrors = (result.errors?.length ?? 0) > 0;

@@ -220,7 +220,9 @@ describe('a run through the gateway', () => {
 
 describe('operation names from clients', () => {
   it('hostile names become other and keep the exposition well-formed; distinct names stop at the bound', async () => {
-    const hostile = ['x"} 1\nflowgraph_gateway_requests_total{outcome="forged"} 999', 'a\\b', '\u0000', 'é', 'A'.repeat(10_000)];
+    // The last ones are valid GraphQL names that select no operation of the document: they never ran,
+    // so they must not take slots of the bounded label either.
+    const hostile = ['x"} 1\nflowgraph_gateway_requests_total{outcome="forged"} 999', 'a\\b', '\u0000', 'é', 'A'.repeat(10_000), 'NeverRan1', 'NeverRan2'];
     const authorization = `Bearer ${await testToken()}`;
     for (const operationName of hostile) {
       // Apollo answers "Unknown operation named …": an error, counted under `other`.
@@ -240,6 +242,7 @@ describe('operation names from clients', () => {
     const names = new Set(requests.map((s) => s.labels.operation_name));
     expect(names.size).toBeLessThanOrEqual(DEFAULT_MAX_OPERATION_NAMES + 2); // + anonymous, other
     expect(names.has('Op0')).toBe(true);
+    expect(names.has('NeverRan1') || names.has('NeverRan2')).toBe(false);
     expect(names.has(`Op${DEFAULT_MAX_OPERATION_NAMES + 19}`)).toBe(false);
     for (const name of names) expect(name).toMatch(/^[_A-Za-z][_0-9A-Za-z]{0,63}$/);
   });

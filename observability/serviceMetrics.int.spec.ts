@@ -95,6 +95,8 @@ describe('a subscription', () => {
     const caughtUp = await freshScrape();
     expect(caughtUp.value('flowgraph_subscription_lag_events', { subscription: name })).toBe(0);
     expect(caughtUp.value('flowgraph_subscription_lag_seconds', { subscription: name })).toBe(0);
+    // The scrape's own lag query is not a client waiting for the (idle) pool.
+    expect(caughtUp.value('flowgraph_db_pool_waiting_clients')).toBe(0);
 
     await subscription.close();
     await store.appendToStream(stream, [lagged(3), lagged(4), lagged(5)]);

@@ -69,6 +69,42 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
   const { pool } = options;
   const registers = [registry];
 
+  // The pool gauges come first: a scrape runs every collect() at once, in registration order, and
+  // the lag and parked gauges below query through this pool; read after them, the pool would
+  // count the scrape's own queries as waiting clients.
+  new Gauge({
+    name: 'flowgraph_db_pool_clients',
+    help: 'Connections the service\'s pg pool holds now, busy and idle',
+    registers,
+    collect() {
+      this.set(pool.totalCount);
+    },
+  });
+  new Gauge({
+    name: 'flowgraph_db_pool_idle_clients',
+    help: 'Idle connections in the service\'s pg pool',
+    registers,
+    collect() {
+      this.set(pool.idleCount);
+    },
+  });
+  new Gauge({
+    name: 'flowgraph_db_pool_waiting_clients',
+    help: 'Queries waiting for a connection of the service\'s pg pool (every connection busy)',
+    registers,
+    collect() {
+      this.set(pool.waitingCount);
+    },
+  });
+  new Gauge({
+    name: 'flowgraph_db_pool_max_clients',
+    help: 'Most connections the service\'s pg pool may open',
+    registers,
+    collect() {
+      this.set(pool.options.max ?? 10);
+    },
+  });
+
   const collectErrors = new Counter({
     name: 'flowgraph_metrics_collect_errors_total',
     help: 'Scrapes whose reading of a source (lag: the checkpoints, parked: the parked events, nats: a consumer backlog) failed; the gauges kept their last values',
@@ -207,39 +243,6 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     registers,
     async collect() {
       for (const [consumer, pending] of await readPending()) this.set({ consumer }, pending.unacknowledged);
-    },
-  });
-
-  new Gauge({
-    name: 'flowgraph_db_pool_clients',
-    help: 'Connections the service\'s pg pool holds now, busy and idle',
-    registers,
-    collect() {
-      this.set(pool.totalCount);
-    },
-  });
-  new Gauge({
-    name: 'flowgraph_db_pool_idle_clients',
-    help: 'Idle connections in the service\'s pg pool',
-    registers,
-    collect() {
-      this.set(pool.idleCount);
-    },
-  });
-  new Gauge({
-    name: 'flowgraph_db_pool_waiting_clients',
-    help: 'Queries waiting for a connection of the service\'s pg pool (every connection busy)',
-    registers,
-    collect() {
-      this.set(pool.waitingCount);
-    },
-  });
-  new Gauge({
-    name: 'flowgraph_db_pool_max_clients',
-    help: 'Most connections the service\'s pg pool may open',
-    registers,
-    collect() {
-      this.set(pool.options.max ?? 10);
     },
   });
 

@@ -148,7 +148,7 @@ export function startTracing(env: NodeJS.ProcessEnv, options: StartTracingOption
   }
   const exporter = options.exporter ?? new OTLPTraceExporter({ url: config.url });
   const provider = registerProvider(config.serviceName, config.resourceAttributes, [new BatchSpanProcessor(exporter)]);
-  options.logger?.info({ tracing: 'on', url: config.url, serviceName: config.serviceName }, 'tracing on: OTLP/HTTP export');
+  options.logger?.info({ tracing: 'on', url: withoutCredentials(config.url), serviceName: config.serviceName }, 'tracing on: OTLP/HTTP export');
   return { enabled: true, config, shutdown: provider.shutdown };
 }
 
@@ -199,4 +199,17 @@ export class ServiceAttributeProcessor implements SpanProcessor {
   onEnd(_span: ReadableSpan): void {}
   async forceFlush(): Promise<void> {}
   async shutdown(): Promise<void> {}
+}
+
+/** `url` without a user name and password (logged, never the credentials). */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }

@@ -65,6 +65,17 @@ describe('a bad variable, whatever the command', () => {
     expect(existsSync(path.join(dir, 'data'))).toBe(false);
   }, 120_000);
 
+  it('FLOWGRAPH_READINESS_TIMEOUT_MS: npm start and start:service exit 2 naming it before starting anything', async () => {
+    const results = await runAll({ FLOWGRAPH_READINESS_TIMEOUT_MS: '0', WORKFLOWS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'FLOWGRAPH_READINESS_TIMEOUT_MS', ['start', 'start:service']);
+    expect(results).toHaveLength(3);
+    for (const { command, exit, output, lines } of results) {
+      expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
+      expect(lines, command).toHaveLength(1);
+      expect(output, command).not.toMatch(/^\s+at /m);
+    }
+    expect(existsSync(path.join(dir, 'data'))).toBe(false);
+  }, 120_000);
+
   it('a database variable: npm start, db:migrate and rebuild exit 2 with the same reason before starting anything', async () => {
     const results = await runAll({ FLOWGRAPH_EMBEDDED_PG_PORT: 'lots' }, 'FLOWGRAPH_EMBEDDED_PG_PORT', ['start', 'db:migrate', 'rebuild']);
     expect(results).toHaveLength(3);

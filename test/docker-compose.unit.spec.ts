@@ -118,8 +118,13 @@ describe('docker-compose.yml', () => {
       };
       const job = config.scrape_configs.find((j) => j.job_name === 'flowgraph')!;
       expect(job.metrics_path).toBe('/metrics');
-      const targets = job.static_configs.flatMap((c) => c.targets.map((t) => [t, c.labels?.service]));
-      expect(targets.sort()).toEqual(FLOWGRAPH_TARGETS.map(([name, port]) => [`${name}:${port}`, name]).sort());
+      const targets = job.static_configs.flatMap((c) => c.targets);
+      expect(targets.sort()).toEqual(FLOWGRAPH_TARGETS.map(([name, port]) => `${name}:${port}`).sort());
+      // The series carry their own `service` label: a target label of that name would rename it to exported_service.
+      for (const c of job.static_configs) expect(c.labels?.service).toBeUndefined();
+      for (const name of ['prometheus', 'jaeger', 'grafana']) {
+        for (const port of services[name]!.ports ?? []) expect(port, `${name} publishes on the host's loopback only`).toMatch(/^127\.0\.0\.1:/);
+      }
     });
 
     it('every flowgraph process exports traces to the collector, which forwards them to Jaeger', () => {

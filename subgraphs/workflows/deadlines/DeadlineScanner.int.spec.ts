@@ -83,6 +83,8 @@ describe('DeadlineScanner', () => {
     let now = new Date('2030-01-01T00:00:00.000Z');
     const clock = () => now;
     const pools = [new pg.Pool({ connectionString: db.url, max: 5 }), new pg.Pool({ connectionString: db.url, max: 5 })];
+    // As every pool of the code has (servicePool.ts): a session the server ends while idle is an error event, not an uncaught exception.
+    for (const pool of pools) pool.on('error', () => {});
     const stores: EventStore[] = pools.map((pool) => createEventStore({ pool, inlineProjections: [workflowsProjection, runsProjection] }));
     try {
       const [a, b] = stores.map((store) => createCommandHandlers(store, clock)) as [ReturnType<typeof createCommandHandlers>, ReturnType<typeof createCommandHandlers>];
