@@ -28,6 +28,13 @@ import { createRegistry, metricsEndpoint, STATEMENT_DURATION_BUCKETS, type Metri
 /** How long one reading of the subscriptions' lag serves the gauges, in ms (one scrape reads it once). */
 export const LAG_CACHE_MS = 1000;
 
+/**
+ * Longest a scrape waits for a NATS consumer's backlog (consumer info), in ms: 1000. Past it the
+ * backlog gauges keep their last value and `flowgraph_metrics_collect_errors_total{source="nats"}`
+ * counts the miss.
+ */
+export const PENDING_TIMEOUT_MS = 1000;
+
 /** Options of {@link createServiceMetrics}. */
 export interface ServiceMetricsOptions extends MetricsOptions {
   /** The service's name: the `service` label of every series. */
@@ -107,10 +114,12 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
 
   const collectErrors = new Counter({
     name: 'flowgraph_metrics_collect_errors_total',
-    help: 'Scrapes whose reading of a source (lag: the checkpoints, parked: the parked events, nats: a consumer backlog) failed; the gauges kept their last values',
+    help: 'Failed readings of a source during scrapes (lag: the checkpoints, parked: the parked events, nats: one consumer\'s backlog, counted per consumer); the gauges kept their last values',
     labelNames: ['source'],
     registers,
   });
+  // Every source's series exists from the start (0), so a rate() or an alert sees its first failure.
+  for (const source of ['lag', 'parked', 'nats']) collectErrors.inc({ source }, 0);
 
   const appendBatches = new Counter({
     name: 'flowgraph_eventstore_append_batches_total',
@@ -215,10 +224,20 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
       await Promise.all(
         [...consumers.values()].map(async (registration) => {
           if (!registration.pending) return;
+          // Bounded: while NATS is unreachable a consumer-info request would hold the scrape for its own 5 s timeout.
+          let timer: NodeJS.Timeout | undefined;
           try {
-            result.set(registration.consumer, await registration.pending());
+            const pending = await Promise.race([
+              registration.pending(),
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new Error('consumer info timed out')), PENDING_TIMEOUT_MS);
+              }),
+            ]);
+            result.set(registration.consumer, pending);
           } catch {
             collectErrors.inc({ source: 'nats' });
+          } finally {
+            clearTimeout(timer);
           }
         }),
       );

@@ -21,7 +21,7 @@
  * The SDK itself reads the rest from `process.env`: `OTEL_EXPORTER_OTLP_HEADERS`,
  * `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`, span limits.
  */
-import { context, propagation, trace, type Context } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace, type Context, type DiagLogger } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -111,8 +111,11 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
 export interface StartTracingOptions {
   /** `service.name` when the variables name none: `flowgraph` for `npm start`, the service's name for `start:service`. */
   defaultServiceName: string;
-  /** Told once whether tracing is on and where spans go. */
-  logger?: { info(object: object, message: string): void };
+  /**
+   * Told once whether tracing is on and where spans go; with `warn`, also told of the SDK's own
+   * warnings and errors (a failed export: spans lost), at most one line per {@link DIAG_LOG_INTERVAL_MS}.
+   */
+  logger?: { info(object: object, message: string): void; warn?(object: object, message: string): void };
   /**
    * Exporter to use instead of OTLP/HTTP (tests). The configuration still decides whether
    * tracing is on. @default `new OTLPTraceExporter({ url })`
@@ -149,7 +152,16 @@ export function startTracing(env: NodeJS.ProcessEnv, options: StartTracingOption
   const exporter = options.exporter ?? new OTLPTraceExporter({ url: config.url });
   const provider = registerProvider(config.serviceName, config.resourceAttributes, [new BatchSpanProcessor(exporter)]);
   options.logger?.info({ tracing: 'on', url: withoutCredentials(config.url), serviceName: config.serviceName }, 'tracing on: OTLP/HTTP export');
-  return { enabled: true, config, shutdown: provider.shutdown };
+  const warn = options.logger?.warn?.bind(options.logger);
+  if (warn) diag.setLogger(rateLimitedDiagLogger(warn, DIAG_LOG_INTERVAL_MS), DiagLogLevel.WARN);
+  return {
+    enabled: true,
+    config,
+    async shutdown() {
+      await provider.shutdown();
+      if (warn) diag.disable();
+    },
+  };
 }
 
 /**
@@ -174,7 +186,8 @@ export function registerProvider(
     shutdown: () =>
       (closing ??= (async () => {
         setTracingOn(false);
-        await provider.forceFlush().catch(() => {});
+        // A failed last export is the SDK's to report (diag: a warn line with startTracing's logger).
+        await provider.forceFlush().catch((error: unknown) => diag.error('export of the last spans failed (they are lost)', error));
         await provider.shutdown().catch(() => {});
         trace.disable();
         propagation.disable();
@@ -212,4 +225,47 @@ function withoutCredentials(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
+}
+
+/** Shortest interval between two log lines of the SDK's warnings and errors (`startTracing`): 60 s. */
+export const DIAG_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The OpenTelemetry SDK's diagnostic logger (where e.g. a failed export is reported) on top of
+ * `warn`: warnings and errors become warn lines, at most one per `intervalMs` (an unreachable
+ * collector fails every batch), each saying how many were suppressed since the last one.
+ */
+export function rateLimitedDiagLogger(warn: (object: object, message: string) => void, intervalMs: number): DiagLogger {
+  let last = -Infinity;
+  let suppressed = 0;
+  const report = (message: string, ...args: unknown[]) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    const detail = args.map(briefOf).join(' ').slice(0, 500);
+    warn({ suppressedSinceLast: suppressed, ...(detail ? { detail } : {}) }, `tracing: ${briefOf(message).slice(0, 300)}`);
+    suppressed = 0;
+  };
+  const ignore = () => {};
+  return { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore };
+}
+
+/** A diagnostic argument in one line without a stack: the SDK's error handler passes errors as JSON text. */
+function briefOf(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'string') {
+    if (value.startsWith('{')) {
+      try {
+        const parsed = JSON.parse(value) as { message?: unknown };
+        if (typeof parsed.message === 'string') return parsed.message;
+      } catch {
+        // plain text that starts with a brace
+      }
+    }
+    return value;
+  }
+  return JSON.stringify(value) ?? String(value);
 }

@@ -4,11 +4,12 @@
  * out non-recording spans and flowgraph's instrumentation passes straight through.
  */
 import { context, INVALID_SPAN_CONTEXT, propagation, trace } from '@opentelemetry/api';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config/env.ts';
 import { contextFromIdentity } from '../federation/requestContext.ts';
 import { traceRootResolvers } from './graphqlSpans.ts';
-import { parseResourceAttributes, parseTracingConfig, startTracing } from './tracing.ts';
+import { parseResourceAttributes, parseTracingConfig, rateLimitedDiagLogger, startTracing } from './tracing.ts';
 import { isValidTraceparent, traceIdOf, traceparentOf, tracingOn } from './tracer.ts';
 
 const ENDPOINT = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
@@ -113,5 +114,41 @@ describe('tracing off (no OTEL variables)', () => {
     expect((resolvers.Query.hello as (p: unknown, a: { name: string }) => string)(null, { name: 'bob' })).toBe('hi bob');
     expect(await (resolvers.Query.later as { resolve: () => Promise<number> }).resolve()).toBe(42);
     expect(resolvers.Thing.id()).toBe('kept');
+  });
+});
+
+describe("the SDK's own warnings (a failed export)", () => {
+  it('become rate-limited warn lines naming how many were suppressed', () => {
+    const lines: Array<{ object: Record<string, unknown>; message: string }> = [];
+    const logger = rateLimitedDiagLogger((object, message) => lines.push({ object: object as Record<string, unknown>, message }), 60_000);
+    logger.error('export failed', new Error('connect ECONNREFUSED 127.0.0.1:1'));
+    logger.warn('again');
+    logger.error('and again');
+    logger.info('not logged');
+    expect(lines).toEqual([{ object: { suppressedSinceLast: 0, detail: 'connect ECONNREFUSED 127.0.0.1:1' }, message: 'tracing: export failed' }]);
+    const unlimited = rateLimitedDiagLogger((object, message) => lines.push({ object: object as Record<string, unknown>, message }), 0);
+    unlimited.warn('first');
+    unlimited.warn('second', { code: 14 });
+    expect(lines.slice(1).map((l) => l.message)).toEqual(['tracing: first', 'tracing: second']);
+    expect(lines[2]!.object).toEqual({ suppressedSinceLast: 0, detail: '{"code":14}' });
+  });
+
+  it('an unreachable collector is reported at warn level (spans lost), not silently', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve())); // nothing listens there now
+    const warnings: string[] = [];
+    const tracing = startTracing(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '2000' },
+      { defaultServiceName: 'diag-test', logger: { info: () => {}, warn: (_object, message) => warnings.push(message) } },
+    );
+    try {
+      trace.getTracer('test').startSpan('lost').end();
+    } finally {
+      await tracing.shutdown();
+    }
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings[0]).toMatch(/^tracing: /);
   });
 });
