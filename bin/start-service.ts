@@ -53,8 +53,10 @@ async function runGateway(): Promise<void> {
     parseTracingConfig(process.env, 'gateway'); // OTEL_*, read again by startTracing
     logFormatFromEnv(process.env); // LOG_FORMAT
     readinessTimeoutMsFromEnv(process.env); // FLOWGRAPH_READINESS_TIMEOUT_MS
+    const metrics = parseMetricsConfig(process.env);
+    // The single variables above first: then whether they make a usable gateway together.
     createAuthenticator(authConfig); // throws the ConfigError of an unconfigured gateway
-    return { config, authConfig, identitySigner: identitySignerFromEnv(process.env), metrics: parseMetricsConfig(process.env) };
+    return { config, authConfig, identitySigner: identitySignerFromEnv(process.env), metrics };
   });
   const logger = createLogger(config.logLevel);
   const lifecycle = createLifecycle(logger);

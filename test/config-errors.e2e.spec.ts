@@ -53,24 +53,20 @@ describe('a bad variable, whatever the command', () => {
     expect(existsSync(path.join(dir, 'supergraph.graphql'))).toBe(false);
   }, 120_000);
 
-  it('LOG_FORMAT: npm start and start:service (a subgraph, the gateway) exit 2 naming it before starting anything', async () => {
+  // Variables only the serving commands read (issue 9): npm start and start:service, a subgraph and the gateway.
+  it.each([
+    ['LOG_FORMAT', 'xml', '  LOG_FORMAT: Invalid option: expected one of "json"|"pretty"|"auto" (got "xml")'],
+    ['FLOWGRAPH_READINESS_TIMEOUT_MS', '0', /^ {2}FLOWGRAPH_READINESS_TIMEOUT_MS: .* \(got "0"\)$/],
+    ['FLOWGRAPH_METRICS', 'maybe', /^ {2}FLOWGRAPH_METRICS: expected on or off .*\(got "maybe"\)$/],
+  ] as const)('%s: npm start and start:service (a subgraph, the gateway) exit 2 naming it before starting anything', async (variable, value, expected) => {
     // A subgraph alone needs its database URL first (never connected to here).
-    const results = await runAll({ LOG_FORMAT: 'xml', WORKFLOWS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'LOG_FORMAT', ['start', 'start:service']);
-    expect(results).toHaveLength(3);
-    for (const { command, exit, output, lines } of results) {
-      expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
-      expect(lines, command).toEqual(['  LOG_FORMAT: Invalid option: expected one of "json"|"pretty"|"auto" (got "xml")']);
-      expect(output, command).not.toMatch(/^\s+at /m);
-    }
-    expect(existsSync(path.join(dir, 'data'))).toBe(false);
-  }, 120_000);
-
-  it('FLOWGRAPH_READINESS_TIMEOUT_MS: npm start and start:service exit 2 naming it before starting anything', async () => {
-    const results = await runAll({ FLOWGRAPH_READINESS_TIMEOUT_MS: '0', WORKFLOWS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 'FLOWGRAPH_READINESS_TIMEOUT_MS', ['start', 'start:service']);
+    const results = await runAll({ [variable]: value, WORKFLOWS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, variable, ['start', 'start:service']);
     expect(results).toHaveLength(3);
     for (const { command, exit, output, lines } of results) {
       expect(exit, `${command}:\n${output}`).toEqual({ code: 2, signal: null });
       expect(lines, command).toHaveLength(1);
+      if (typeof expected === 'string') expect(lines[0], command).toBe(expected);
+      else expect(lines[0], command).toMatch(expected);
       expect(output, command).not.toMatch(/^\s+at /m);
     }
     expect(existsSync(path.join(dir, 'data'))).toBe(false);

@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { scrape } from '../observability/testing/scrape.ts';
-import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient } from './support/client.ts';
-import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnStart, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const CORPUS_DIR = requireCorpus();
 
@@ -26,16 +25,7 @@ describe('npm start serves /metrics on every port', () => {
   const started: FlowgraphProcess[] = [];
 
   const start = async (extra: Record<string, string>) => {
-    const proc = spawnFlowgraph('start.ts', [], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      FLOWGRAPH_DATA_DIR: dataDir,
-      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
-      ...databases.env,
-      ...ports.env,
-      ...testAuthEnv(),
-      ...extra,
-    });
+    const proc = spawnStart({ dataDir, databaseEnv: databases.env, portsEnv: ports.env, corpusDir: CORPUS_DIR, env: extra });
     started.push(proc);
     return proc;
   };

@@ -17,8 +17,7 @@ import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
-import { testAuthEnv } from './support/auth.ts';
-import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnStart, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 const FILES = ['sign-of-the-four.txt', 'jekyll-and-hyde.txt'];
 /** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute (passed on to `npm start`); a missing corpus fails this file with one message. */
@@ -35,15 +34,7 @@ describe('the document pipeline across services, through the gateway', () => {
     databases = await freshServiceDatabases('e2e_pipeline');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-pipeline-'));
     const ports = await freeServicePorts();
-    started = spawnFlowgraph('start.ts', [], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      FLOWGRAPH_DATA_DIR: dataDir,
-      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
-      ...databases.env,
-      ...ports.env,
-      ...testAuthEnv(),
-    });
+    started = spawnStart({ dataDir, databaseEnv: databases.env, portsEnv: ports.env, corpusDir: CORPUS_DIR });
     await waitForHealth(ports.gatewayBase, started, 120_000);
     client = createGatewayClient(`${ports.gatewayBase}/graphql`);
   }, 130_000);

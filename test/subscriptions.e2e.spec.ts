@@ -30,9 +30,9 @@ import { definePipelineWorkflow, PIPELINE_STEPS } from '../client/pipeline.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
-import { testAuthEnv, testToken } from './support/auth.ts';
+import { testToken } from './support/auth.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
-import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnStart, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
 /** FLOWGRAPH_CORPUS_DIR or ../shared/corpus, absolute; a missing corpus fails this file with one message. */
 const CORPUS_DIR = requireCorpus();
@@ -179,15 +179,7 @@ describe('runUpdated through the gateway with Apollo Client, during the corpus p
     databases = await freshServiceDatabases('e2e_subscriptions');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-subscriptions-'));
     const ports = await freeServicePorts();
-    started = spawnFlowgraph('start.ts', [], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      FLOWGRAPH_DATA_DIR: dataDir,
-      FLOWGRAPH_CORPUS_DIR: CORPUS_DIR,
-      ...databases.env,
-      ...ports.env,
-      ...testAuthEnv(),
-    });
+    started = spawnStart({ dataDir, databaseEnv: databases.env, portsEnv: ports.env, corpusDir: CORPUS_DIR });
     await waitForHealth(ports.gatewayBase, started, 120_000);
     client = createGatewayClient(`${ports.gatewayBase}/graphql`);
     wsClient = createClient({

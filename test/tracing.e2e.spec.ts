@@ -14,10 +14,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireCorpus } from '../config/corpus.ts';
 import { eventually } from '../eventstore/testing/fixture.ts';
-import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { attribute, SPAN_KIND, startOtlpReceiver, type OtlpReceiver } from './support/otlpReceiver.ts';
-import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, waitForHealth, type FlowgraphProcess } from './support/process.ts';
+import { freeServicePorts, freshServiceDatabases, spawnStart, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 import { defineWorkflow, startRunWith } from './support/tracedStack.ts';
 
 describe('npm start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
@@ -32,16 +31,12 @@ describe('npm start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     databases = await freshServiceDatabases('e2e_tracing');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'flowgraph-tracing-'));
     const ports = await freeServicePorts();
-    started = spawnFlowgraph('start.ts', [], {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      FLOWGRAPH_DATA_DIR: dataDir,
-      FLOWGRAPH_CORPUS_DIR: requireCorpus(),
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: '60000',
-      ...databases.env,
-      ...ports.env,
-      ...testAuthEnv(),
+    started = spawnStart({
+      dataDir,
+      databaseEnv: databases.env,
+      portsEnv: ports.env,
+      corpusDir: requireCorpus(),
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '60000' },
     });
     await waitForHealth(ports.gatewayBase, started, 120_000);
     client = createGatewayClient(`${ports.gatewayBase}/graphql`, { identity: { subject: 'alice', role: 'operator' } });

@@ -42,6 +42,38 @@ export function spawnFlowgraph(script: 'start.ts' | 'start-service.ts', args: st
   return spawnCommand(process.execPath, ['--import', 'tsx', path.join('bin', script), ...args], env);
 }
 
+/** What {@link spawnStart} runs `npm start` (bin/start.ts) on: a test's own data directory, databases and ports. */
+export interface TestStartOptions {
+  /** `FLOWGRAPH_DATA_DIR` (a temporary directory of the test). */
+  dataDir: string;
+  /** `<SERVICE>_DATABASE_URL`s of `freshServiceDatabases(...).env`: migrated, never provisioned. */
+  databaseEnv: Record<string, string>;
+  /** `GATEWAY_PORT` and `<SERVICE>_PORT` of `freeServicePorts().env`. */
+  portsEnv: Record<string, string>;
+  /** `FLOWGRAPH_CORPUS_DIR` (absolute). */
+  corpusDir: string;
+  /** More variables, winning over the defaults (`LOG_LEVEL`, `OTEL_*`, `FLOWGRAPH_METRICS`...). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Spawns `bin/start.ts` as the end-to-end suites run it: development mode, `LOG_LEVEL=warn`, the
+ * test run's credentials (`testAuthEnv`), and the data directory, databases, ports and corpus
+ * of `options`; `options.env` overrides any of them.
+ */
+export function spawnStart(options: TestStartOptions): FlowgraphProcess {
+  return spawnFlowgraph('start.ts', [], {
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    FLOWGRAPH_DATA_DIR: options.dataDir,
+    FLOWGRAPH_CORPUS_DIR: options.corpusDir,
+    ...options.databaseEnv,
+    ...options.portsEnv,
+    ...testAuthEnv(),
+    ...options.env,
+  });
+}
+
 /**
  * Spawns `npm run <script> -- <args>` in the repository root, as a user types it (the pid is
  * npm's; the flowgraph process is its child). `env` as for {@link spawnFlowgraph}.
