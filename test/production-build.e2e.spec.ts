@@ -132,8 +132,10 @@ describe('the production build the Docker image runs', () => {
         ...testAuthEnv(),
       }, app);
       procs.push(gateway);
-      // Live, not ready: of its four subgraphs only workflows runs here.
-      await waitForHealth(`http://127.0.0.1:${gatewayPort}`, gateway, 90_000, '/health/live');
+      // Not ready (of its four subgraphs only workflows runs here), and live as soon as it listens,
+      // before its supergraph is loaded: its ready line says it serves.
+      await waitForOutput(gateway, 'flowgraph gateway ready at', 90_000);
+      expect((await fetch(`http://127.0.0.1:${gatewayPort}/health/live`)).status).toBe(200);
       const response = await fetch(`http://127.0.0.1:${gatewayPort}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${await testToken()}` },

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../db/testing.ts';
 import { testAuthEnv } from './support/auth.ts';
 import { createGatewayClient } from './support/client.ts';
-import { freePort, spawnFlowgraph, waitForHealth, waitForOutput, type FlowgraphProcess } from './support/process.ts';
+import { freePort, spawnFlowgraph, waitForOutput, type FlowgraphProcess } from './support/process.ts';
 
 describe('start:service', () => {
   let database: TestDatabase;
@@ -39,8 +39,9 @@ describe('start:service', () => {
       ...testAuthEnv(),
     });
     await waitForOutput(workflows, `flowgraph workflows subgraph ready at ${workflowsUrl}`);
-    // Live, not ready: only workflows of its four subgraphs runs.
-    await waitForHealth(gatewayBase, gateway, 90_000, '/health/live');
+    // Not ready (only workflows of its four subgraphs runs), and live as soon as it listens, before
+    // its supergraph is loaded: its ready line says it serves.
+    await waitForOutput(gateway, 'flowgraph gateway ready at', 90_000);
   }, 120_000);
 
   afterAll(async () => {
