@@ -12,9 +12,10 @@ export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /**
  * The implementations compared: flowgraph's event store as the services run it without
  * observability (`flowgraph`), with the service's Prometheus metrics (`flowgraph-metrics`), and
- * with metrics and OpenTelemetry tracing exporting over OTLP/HTTP (`flowgraph-traced`); Emmett; plain INSERTs.
+ * with metrics and OpenTelemetry tracing exporting over OTLP/HTTP (`flowgraph-traced`); flowgraph with a
+ * `pg_notify` after every commit, the wake-up hints not coalesced per interval (`flowgraph-notify-each`); Emmett; plain INSERTs.
  */
-export const TARGET_NAMES = ['flowgraph', 'flowgraph-metrics', 'flowgraph-traced', 'emmett', 'plain'] as const;
+export const TARGET_NAMES = ['flowgraph', 'flowgraph-notify-each', 'flowgraph-metrics', 'flowgraph-traced', 'emmett', 'plain'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** Parsed configuration of one benchmark run. */
@@ -90,7 +91,7 @@ export function parseBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     .option('--batch-writers <list>', 'writers of the batch workload; env BENCH_BATCH_WRITERS (default 1,4)')
     .option('--batch-size <n>', 'events per batch; env BENCH_BATCH_SIZE (default 100)')
     .option('--rounds <n>', 'measured slices per cell, interleaved across targets; env BENCH_ROUNDS (default 5)')
-    .option('--targets <list>', 'flowgraph,flowgraph-metrics,flowgraph-traced,emmett,plain; env BENCH_TARGETS (default all)')
+    .option('--targets <list>', 'flowgraph,flowgraph-notify-each,flowgraph-metrics,flowgraph-traced,emmett,plain; env BENCH_TARGETS (default all)')
     .option('--no-checkpoint', 'do not run CHECKPOINT before each workload');
   program.parse([...argv]);
   const o = program.opts<Record<string, string | boolean | undefined>>();

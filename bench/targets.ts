@@ -1,7 +1,7 @@
 /**
  * The three implementations the benchmark compares, behind one interface: flowgraph's event
- * store, Emmett's PostgreSQL event store (the peer), and plain `INSERT`s of rows as wide as
- * flowgraph's `eventstore.events` row (the physical reference).
+ * store, Emmett's PostgreSQL event store (the peer), and plain prepared `INSERT`s of rows as wide
+ * as flowgraph's `eventstore.events` row, under the same unique indexes (the physical reference).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -78,6 +78,8 @@ export async function openTarget(name: TargetName, options: OpenTargetOptions): 
   switch (name) {
     case 'flowgraph':
       return openFlowgraph(options, 'off');
+    case 'flowgraph-notify-each':
+      return openFlowgraph(options, 'off', 0);
     case 'flowgraph-metrics':
       return openFlowgraph(options, 'metrics');
     case 'flowgraph-traced':
@@ -101,13 +103,14 @@ function onceClose(close: () => Promise<void>): () => Promise<void> {
  * `bench/append.ts` with a BatchSpanProcessor exporting OTLP/HTTP to a sink process;
  * `setTracingOn` is true only inside this target's runs, so the targets interleaved with it pay
  * nothing): each append records an `eventstore.append` span and stores its traceparent in the
- * events' metadata.
+ * events' metadata. `notifyIntervalMs` 0 (`flowgraph-notify-each`): a wake-up hint sent after each
+ * commit as soon as the previous one returned, as before issue 13 coalesced them per 5 ms.
  */
-async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOptions, mode: 'off' | 'metrics' | 'traced'): Promise<TargetSession> {
+async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOptions, mode: 'off' | 'metrics' | 'traced', notifyIntervalMs?: number): Promise<TargetSession> {
   const pool = newPool(url, poolMax, true);
   await migrateEventStore(pool);
   const metrics = mode === 'off' ? undefined : createServiceMetrics({ service: 'bench', pool });
-  const store = createEventStore({ pool, ...(metrics ? { metrics: metrics.store } : {}) });
+  const store = createEventStore({ pool, ...(metrics ? { metrics: metrics.store } : {}), ...(notifyIntervalMs !== undefined ? { notifyIntervalMs } : {}) });
   const events: NewEvent[] = Array.from({ length: batchSize }, () => ({ type: BENCH_EVENT.type, data: BENCH_EVENT.data }));
   const versions: number[] = Array.from({ length: writers }, () => -1);
   return {
@@ -203,7 +206,12 @@ async function openEmmett({ url, writers, batchSize, poolMax }: OpenTargetOption
   };
 }
 
-/** Same columns and types as `eventstore.events` (xid8 aside), identity PK, no other index. */
+/**
+ * Same columns and types as `eventstore.events` (xid8 aside), identity PK, and the same unique
+ * indexes (eventstore/schema.ts: `events_event_id_key`, `events_stream_position_key`), so the
+ * reference pays for the uniqueness every event store row needs. Not copied: the log-order index
+ * on (transaction_id, global_position), whose column is the event store's own.
+ */
 const PLAIN_TABLE = `CREATE TABLE plain_events (
   id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   event_id         uuid NOT NULL,
@@ -213,27 +221,47 @@ const PLAIN_TABLE = `CREATE TABLE plain_events (
   schema_version   integer NOT NULL,
   data             jsonb NOT NULL,
   metadata         jsonb NOT NULL,
-  recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+  recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  CONSTRAINT plain_events_event_id_key UNIQUE (event_id),
+  CONSTRAINT plain_events_stream_position_key UNIQUE (stream_id, stream_position)
 )`;
-const PLAIN_COLUMNS = 7;
 
 async function openPlain({ url, writers, batchSize, poolMax }: OpenTargetOptions): Promise<TargetSession> {
   const pool = newPool(url, poolMax, true);
   await pool.query(PLAIN_TABLE);
-  const tuples = Array.from({ length: batchSize }, (_, r) => {
-    const p = Array.from({ length: PLAIN_COLUMNS }, (_, c) => `$${r * PLAIN_COLUMNS + c + 1}`);
-    return `(${p.join(', ')})`;
-  });
-  const sql = `INSERT INTO plain_events (event_id, stream_id, stream_position, type, schema_version, data, metadata) VALUES ${tuples.join(', ')}`;
+  // Prepared (a named statement: parsed and planned once per connection). One event: one row of
+  // VALUES; a batch: the same rows as arrays through unnest, 7 parameters whatever its size.
+  const columns = 'event_id, stream_id, stream_position, type, schema_version, data, metadata';
+  const statement =
+    batchSize === 1
+      ? { name: 'plain-append-1', text: `INSERT INTO plain_events (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)` }
+      : {
+          name: 'plain-append-batch',
+          text: `INSERT INTO plain_events (${columns})
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])`,
+        };
+  const data = JSON.stringify(BENCH_EVENT.data);
   const next: number[] = Array.from({ length: writers }, () => 0);
   return {
     async append(w) {
-      const params: unknown[] = [];
       const first = next[w]!;
-      for (let i = 0; i < batchSize; i++) {
-        params.push(randomUUID(), streamOf(w), first + i, BENCH_EVENT.type, 1, JSON.stringify(BENCH_EVENT.data), '{}');
+      if (batchSize === 1) {
+        await pool.query({ ...statement, values: [randomUUID(), streamOf(w), first, BENCH_EVENT.type, 1, data, '{}'] });
+      } else {
+        const positions = Array.from({ length: batchSize }, (_, i) => first + i);
+        await pool.query({
+          ...statement,
+          values: [
+            positions.map(() => randomUUID()),
+            positions.map(() => streamOf(w)),
+            positions,
+            positions.map(() => BENCH_EVENT.type),
+            positions.map(() => 1),
+            positions.map(() => data),
+            positions.map(() => '{}'),
+          ],
+        });
       }
-      await pool.query(sql, params);
       next[w] = first + batchSize;
     },
     async verify(appends) {

@@ -44,6 +44,11 @@ export interface EventStoreOptions {
   logger?: Logger;
   /** Where appends and subscriptions report (`eventstore/metrics.ts`). @default NOOP_EVENT_STORE_METRICS */
   metrics?: EventStoreMetrics;
+  /**
+   * Shortest time between two cross-process wake-up hints (`pg_notify`) of this store, in ms
+   * (`eventstore/notify.ts`). @default 5
+   */
+  notifyIntervalMs?: number;
 }
 
 /** Appends inside a transaction opened by `EventStore.transaction`. */
@@ -115,7 +120,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const inline = options.inlineProjections ?? [];
   const metrics = options.metrics ?? NOOP_EVENT_STORE_METRICS;
-  const notifier = new Notifier(pool, logger);
+  const notifier = new Notifier(pool, logger, options.notifyIntervalMs);
   const subscriptions = new Set<Subscription>();
   const followers = new Set<LogFollower>();
   let closed = false;
