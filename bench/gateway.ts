@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gateway`: the cost of authentication at the gateway over HTTP (issue 7), in one
+ * `npm run bench:gateway`: HTTP queries through gateways. By default the cost of authentication (issue 7), in one
  * run: the same query workload through two flowgraph gateways on the same subgraphs, one with
  * authentication ON (every request carries `Authorization: Bearer <HS256 JWT>`, verified per
  * request; the gateway signs the caller's identity for the subgraphs, which verify it) and one in
@@ -25,7 +25,21 @@
  *
  * Process layout: this process (clients), one child with the workflows and monitoring services
  * (bench/subscriptionServices.ts) per observability setting, one child per gateway (bench/httpGateway.ts).
- * Flags: see `--help` (`--quick`: 1 round of 5 s). Env: FLOWGRAPH_ADMIN_DATABASE_URL (default the machine's PostgreSQL).
+ *
+ * With `--peers` (issue 13, bench/gatewayPeers.ts) the targets are instead flowgraph's gateway
+ * (bench/httpGateway.ts, default settings, and with `dedupeInFlight: false`), stock
+ * `@apollo/gateway` + `@apollo/server` with no plugin added, Hive Gateway (default settings, and
+ * with its HTTP transport's `deduplicateInflightRequests: false`; both in bench/peerGateway.ts)
+ * and the workflows subgraph directly (Q1 only), each in its own child, over the four subgraphs
+ * in one more child (bench/peerServices.ts, seeded with workflows, runs and documents with
+ * entities); three queries (Q1 `workflows`, Q2 `runs` with steps and `timeline(first: 5)`, Q3
+ * `documents` with `entities(first: 10)`), each with 20 concurrent identical requests and with
+ * 20 distinct ones; every answer checked against a reference (a wrong one aborts). Printed per
+ * cell: rps, p50/p99, gateway CPU ms per request, max gateway RSS; then flowgraph's ratios to
+ * stock and Hive with the issue's targets (≥ 3× stock, ≥ Hive default, RSS ≤ stock) as PASS/MISS.
+ *
+ * Flags: see `--help` (`--quick`: 1 round of 5 s; with `--peers` 1 round of 3 s). Env:
+ * FLOWGRAPH_ADMIN_DATABASE_URL (default the machine's PostgreSQL). Last line of stdout (`--peers`): one JSON object.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -35,6 +49,7 @@ import { DEFAULT_ADMIN_URL } from './config.ts';
 import { parseAuthConfig } from '../config/authConfig.ts';
 import { createAuthenticator } from '../gateway/auth.ts';
 import { benchClientToken, installBenchCredentials } from './credentials.ts';
+import { PEER_QUERIES, PEER_TARGETS, PEER_WORKLOADS, runPeers, type PeerQuery, type PeerTarget, type PeerWorkload } from './gatewayPeers.ts';
 
 const QUERY = 'query BenchRun($id: ID!) { run(id: $id) { id status workflow { id name } timeline(first: 5) { event { type } } } }';
 /** The issue's goal: authentication ON within 10 % of the same run without it. */
@@ -49,21 +64,63 @@ const int = (min: number, max: number) => (value: string) => {
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
   return n;
 };
-const opts = new Command('bench:gateway')
-  .description('HTTP query throughput, latency and CPU through the gateway with authentication on and in anonymous mode')
-  .option('--concurrency <n>', 'closed-loop clients', int(1, 256), 8)
-  .option('--duration <s>', 'seconds per round', int(1, 600), 10)
-  .option('--rounds <n>', 'rounds per mode', int(1, 20), 3)
+const list = <T extends string>(allowed: readonly T[]) => (value: string): T[] => {
+  const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+  const unknown = items.filter((item) => !allowed.includes(item as T));
+  if (items.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`expected a comma-separated list of ${allowed.join(', ')}`);
+  return items as T[];
+};
+const parsed = new Command('bench:gateway')
+  .description('HTTP query throughput, latency and CPU through the gateway: authentication on vs anonymous (default), observability (--observability), or flowgraph vs stock @apollo/gateway and Hive Gateway (--peers)')
+  .option('--concurrency <n>', 'closed-loop clients (default 8; 20 with --peers)', int(1, 256))
+  .option('--duration <s>', 'seconds per round (default 10; 5 with --peers)', int(1, 600))
+  .option('--rounds <n>', 'rounds per mode (default 3; 2 with --peers)', int(1, 20))
   .option('--runs <n>', 'workflow runs queried in turn', int(1, 1000), 50)
-  .option('--quick', '1 round of 5 s')
+  .option('--quick', '1 round of 5 s (--peers: 1 round of 3 s, 1 s warm-up)')
   .option('--observability', 'compare observability off, metrics, metrics + tracing (authentication on) instead of authentication on vs anonymous')
+  .option('--peers', "compare flowgraph's gateway with stock @apollo/gateway and Hive Gateway on Q1-Q3 (issue 13)")
+  .option('--targets <list>', `--peers: targets (${PEER_TARGETS.join(',')})`, list(PEER_TARGETS), [...PEER_TARGETS])
+  .option('--queries <list>', `--peers: queries (${PEER_QUERIES.join(',')})`, list(PEER_QUERIES), [...PEER_QUERIES])
+  .option('--workloads <list>', `--peers: workloads (${PEER_WORKLOADS.join(',')})`, list(PEER_WORKLOADS), [...PEER_WORKLOADS])
+  .option('--warmup <s>', '--peers: unmeasured seconds per cell before the rounds (default 2)', int(0, 60))
+  .option('--profile', "--peers: afterwards, a CPU profile of flowgraph's gateway under Q1 (identical), its top self time printed")
   .parse()
-  .opts<{ concurrency: number; duration: number; rounds: number; runs: number; quick?: boolean; observability?: boolean }>();
-if (opts.quick) {
-  opts.rounds = 1;
-  opts.duration = 5;
-}
+  .opts<{
+    concurrency?: number;
+    duration?: number;
+    rounds?: number;
+    runs: number;
+    quick?: boolean;
+    observability?: boolean;
+    peers?: boolean;
+    targets: PeerTarget[];
+    queries: PeerQuery[];
+    workloads: PeerWorkload[];
+    warmup?: number;
+    profile?: boolean;
+  }>();
 const adminUrl = process.env.FLOWGRAPH_ADMIN_DATABASE_URL || DEFAULT_ADMIN_URL;
+if (parsed.peers) {
+  if (parsed.observability) throw new InvalidArgumentError('--peers and --observability are separate modes');
+  await runPeers({
+    adminUrl,
+    concurrency: parsed.concurrency ?? 20,
+    duration: parsed.duration ?? (parsed.quick ? 3 : 5),
+    rounds: parsed.rounds ?? (parsed.quick ? 1 : 2),
+    warmup: parsed.warmup ?? (parsed.quick ? 1 : 2),
+    targets: parsed.targets,
+    queries: parsed.queries,
+    workloads: parsed.workloads,
+    profile: parsed.profile ?? false,
+  });
+  process.exit(process.exitCode ?? 0);
+}
+const opts = {
+  ...parsed,
+  concurrency: parsed.concurrency ?? 8,
+  duration: parsed.quick ? 5 : (parsed.duration ?? 10),
+  rounds: parsed.quick ? 1 : (parsed.rounds ?? 3),
+};
 
 // Credentials of this run, inherited by every child (spawnBenchChild passes process.env).
 installBenchCredentials();

@@ -4,6 +4,8 @@
  * audience: every request's bearer token verified) or in anonymous mode (no client token
  * verified, every caller `anonymous` with the role operator). Both sign the gateway identity
  * for the subgraphs with `FLOWGRAPH_GATEWAY_SIGNING_KEY`: the subgraphs verify it either way.
+ * `dedupeInFlight: false` (bench:gateway --peers, target `flowgraph-nodedupe`) turns off the
+ * merging of identical in-flight subgraph fetches (gateway/server.ts `dedupeInFlight`).
  */
 import { parseAuthConfig } from '../config/authConfig.ts';
 import { createLogger } from '../config/logger.ts';
@@ -20,7 +22,7 @@ const tracing = startTracing(process.env, { defaultServiceName: 'bench-gateway' 
 
 serveBenchCommands(
   {
-    async start(args: { auth: 'on' | 'anonymous'; supergraphSdl: string; urls: Record<string, string> }) {
+    async start(args: { auth: 'on' | 'anonymous'; supergraphSdl: string; urls: Record<string, string>; dedupeInFlight?: boolean }) {
       const logger = createLogger('warn');
       const authConfig =
         args.auth === 'on'
@@ -33,6 +35,7 @@ serveBenchCommands(
         host: '127.0.0.1',
         authenticate: createAuthenticator(authConfig),
         logger,
+        ...(args.dedupeInFlight === false ? { dedupeInFlight: false } : {}),
       });
       close = () => gateway.close();
       return { url: gateway.url };

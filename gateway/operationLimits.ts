@@ -284,36 +284,145 @@ export function checkOperationLimits(
   variables: Readonly<Record<string, unknown>> | undefined,
   limits: OperationLimits,
 ): void {
-  // Only the operation that runs, and the fragments it may use.
-  const selected: DocumentNode = {
+  const selected = selectedDocument(document, operation);
+  const rejection = staticLimitsRejection(schema, selected, limits) ?? costRejection(schema, selected, operation, variables ?? {}, limits, new Set());
+  if (rejection) throw rejection;
+}
+
+/** Only the operation that runs, and the fragments it may use. */
+function selectedDocument(document: DocumentNode, operation: OperationDefinitionNode): DocumentNode {
+  return {
     kind: Kind.DOCUMENT,
     definitions: document.definitions.filter((definition) => definition === operation || definition.kind === Kind.FRAGMENT_DEFINITION),
   };
-  let rejection: GraphQLErrorInstance | undefined;
-  const rules: ValidationRule[] = [];
-  const armor = (limit: keyof OperationLimits) => ({
+}
+
+/** GraphQL Armor's rule options reporting their first rejection through `reject`. */
+function armorOptions(limit: keyof OperationLimits, reject: (error: GraphQLErrorInstance) => void) {
+  return {
     exposeLimits: true,
     propagateOnRejection: false,
     onReject: [
       (_context: unknown, error: GraphQLErrorInstance) => {
         // GraphQL Armor prefixes its messages with "Syntax Error: ", which this is not.
-        rejection ??= limitExceeded(error.message.replace(/^Syntax Error:\s*/, ''), limit);
+        reject(limitExceeded(error.message.replace(/^Syntax Error:\s*/, ''), limit));
       },
     ],
-  });
-  if (limits.maxDepth > 0) rules.push(maxDepthRule({ ...armor('maxDepth'), n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true }));
-  if (limits.maxAliases > 0) rules.push(maxAliasesRule({ ...armor('maxAliases'), n: limits.maxAliases }));
-  if (limits.maxDirectives > 0) rules.push(maxDirectivesRule({ ...armor('maxDirectives'), n: limits.maxDirectives }));
-  if (rules.length > 0) validate(schema, selected, rules);
-  if (rejection) throw rejection;
+  };
+}
 
-  if (limits.maxCost > 0) {
-    const sized = withPageSizes(schema, selected, operation, variables ?? {});
-    validate(schema, sized, [
-      costLimitRule({ ...armor('maxCost'), ...COST_WEIGHTS, maxCost: limits.maxCost, flattenFragments: true, ignoreIntrospection: true }),
-    ]);
-    if (rejection) throw rejection;
-  }
+/** The error of the first of depth, aliases and directives `selected` exceeds (they depend on the document alone), or undefined. */
+function staticLimitsRejection(schema: GraphQLSchema, selected: DocumentNode, limits: OperationLimits): GraphQLErrorInstance | undefined {
+  let rejection: GraphQLErrorInstance | undefined;
+  const reject = (error: GraphQLErrorInstance) => void (rejection ??= error);
+  const rules: ValidationRule[] = [];
+  if (limits.maxDepth > 0) rules.push(maxDepthRule({ ...armorOptions('maxDepth', reject), n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true }));
+  if (limits.maxAliases > 0) rules.push(maxAliasesRule({ ...armorOptions('maxAliases', reject), n: limits.maxAliases }));
+  if (limits.maxDirectives > 0) rules.push(maxDirectivesRule({ ...armorOptions('maxDirectives', reject), n: limits.maxDirectives }));
+  if (rules.length > 0) validate(schema, selected, rules);
+  return rejection;
+}
+
+/**
+ * The cost error of `selected` with these `variables`, or undefined. `consulted` receives the
+ * names of the variables its page sizes read (the cost depends on those values and nothing else).
+ */
+function costRejection(
+  schema: GraphQLSchema,
+  selected: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>>,
+  limits: OperationLimits,
+  consulted: Set<string>,
+): GraphQLErrorInstance | undefined {
+  if (limits.maxCost <= 0) return undefined;
+  let rejection: GraphQLErrorInstance | undefined;
+  const sized = withPageSizes(schema, selected, operation, variables, consulted);
+  validate(schema, sized, [
+    costLimitRule({ ...armorOptions('maxCost', (error) => void (rejection ??= error)), ...COST_WEIGHTS, maxCost: limits.maxCost, flattenFragments: true, ignoreIntrospection: true }),
+  ]);
+  return rejection;
+}
+
+/** A remembered verdict: null passes, else the error to throw again (a fresh instance each time). */
+type Verdict = { message: string; extensions: Readonly<Record<string, unknown>> } | null;
+
+const verdictOf = (error: GraphQLErrorInstance | undefined): Verdict => (error ? { message: error.message, extensions: error.extensions } : null);
+
+function throwVerdict(verdict: Verdict): void {
+  if (verdict) throw new GraphQLError(verdict.message, { extensions: { ...verdict.extensions } });
+}
+
+/** Cost verdicts of one operation kept per distinct page-size variable values: 64 at most, oldest dropped. */
+const MAX_COST_VERDICTS_PER_OPERATION = 64;
+
+interface OperationVerdicts {
+  staticLimits: Verdict;
+  /** The variables the cost reads (known after its first check). */
+  pageVariables: readonly string[] | undefined;
+  costByValues: Map<string, Verdict>;
+}
+
+interface DocumentVerdicts {
+  inlineValueDepth: Verdict;
+  operations: Map<OperationDefinitionNode, OperationVerdicts>;
+}
+
+/**
+ * The checks of {@link operationLimitsPlugin} with their verdicts remembered per parsed document
+ * (issue 13: validating every request's document twice was 12 % of the gateway's CPU). Apollo
+ * Server hands the same `DocumentNode` for the same query text (its document store), so a
+ * repeated operation costs a map lookup: the inline value depth, depth, aliases and directives
+ * depend on the document alone; the cost also on the values of the variables that set page
+ * sizes, so it is remembered per those values ({@link MAX_COST_VERDICTS_PER_OPERATION} per
+ * operation). Variable depth depends on every request's variables and is always checked.
+ * Verdicts live as long as their document (a WeakMap).
+ * @returns `check(schema, document, operation, variables)`, throwing what
+ *   {@link checkVariableDepth}, {@link checkInlineValueDepth} and {@link checkOperationLimits} throw
+ */
+export function createOperationLimitsCheck(limits: OperationLimits): (
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>> | undefined,
+) => void {
+  const verdicts = new WeakMap<DocumentNode, DocumentVerdicts>();
+  return (schema, document, operation, variables) => {
+    checkVariableDepth(variables, limits.maxVariableDepth);
+    let forDocument = verdicts.get(document);
+    if (!forDocument) {
+      let inline: GraphQLErrorInstance | undefined;
+      try {
+        checkInlineValueDepth(document, limits.maxVariableDepth);
+      } catch (error) {
+        inline = error as GraphQLErrorInstance;
+      }
+      forDocument = { inlineValueDepth: verdictOf(inline), operations: new Map() };
+      verdicts.set(document, forDocument);
+    }
+    throwVerdict(forDocument.inlineValueDepth);
+    let forOperation = forDocument.operations.get(operation);
+    const selected = forOperation ? undefined : selectedDocument(document, operation);
+    if (!forOperation) {
+      forOperation = { staticLimits: verdictOf(staticLimitsRejection(schema, selected!, limits)), pageVariables: undefined, costByValues: new Map() };
+      forDocument.operations.set(operation, forOperation);
+    }
+    throwVerdict(forOperation.staticLimits);
+    if (limits.maxCost <= 0) return;
+    const values = variables ?? {};
+    if (forOperation.pageVariables) {
+      const key = JSON.stringify(forOperation.pageVariables.map((name) => (Object.hasOwn(values, name) ? values[name] : null)));
+      const known = forOperation.costByValues.get(key);
+      if (known !== undefined) return throwVerdict(known);
+    }
+    const consulted = new Set<string>();
+    const verdict = verdictOf(costRejection(schema, selected ?? selectedDocument(document, operation), operation, values, limits, consulted));
+    forOperation.pageVariables ??= [...consulted].sort();
+    const key = JSON.stringify(forOperation.pageVariables.map((name) => (Object.hasOwn(values, name) ? values[name] : null)));
+    if (forOperation.costByValues.size >= MAX_COST_VERDICTS_PER_OPERATION) forOperation.costByValues.delete(forOperation.costByValues.keys().next().value!);
+    forOperation.costByValues.set(key, verdict);
+    throwVerdict(verdict);
+  };
 }
 
 /**
@@ -327,6 +436,7 @@ function withPageSizes(
   document: DocumentNode,
   operation: OperationDefinitionNode,
   variables: Readonly<Record<string, unknown>>,
+  consulted: Set<string>,
 ): DocumentNode {
   const variableDefaults = new Map<string, ValueNode>();
   for (const definition of operation.variableDefinitions ?? []) {
@@ -337,6 +447,7 @@ function withPageSizes(
     if (node.kind === Kind.INT || node.kind === Kind.FLOAT) return Number(node.value);
     if (node.kind === Kind.VARIABLE) {
       const name = node.name.value;
+      consulted.add(name);
       return Object.hasOwn(variables, name) ? variables[name] : valueOf(variableDefaults.get(name));
     }
     return undefined;
@@ -386,18 +497,17 @@ function operationResolutionFailure(document: DocumentNode, operationName: strin
 /**
  * The Apollo Server plugin enforcing `limits` once the operation is known (after parsing and
  * validation, before the query plan): variable depth, inline value depth, then depth, aliases, directives and
- * cost. The token limit is the parser's: pass {@link parseOptions} and
+ * cost, with verdicts remembered per parsed document ({@link createOperationLimitsCheck}). The token limit is the parser's: pass {@link parseOptions} and
  * {@link formatTokenLimitError} to Apollo Server too.
  */
 export function operationLimitsPlugin<TContext extends Record<string, any>>(limits: OperationLimits): ApolloServerPlugin<TContext> {
+  const check = createOperationLimitsCheck(limits);
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) throw operationResolutionFailure(document, request.operationName);
-          checkVariableDepth(request.variables, limits.maxVariableDepth);
-          checkInlineValueDepth(document, limits.maxVariableDepth);
-          checkOperationLimits(schema, document, operation, request.variables, limits);
+          check(schema, document, operation, request.variables);
         },
       };
     },

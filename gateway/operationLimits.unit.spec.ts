@@ -16,6 +16,7 @@ import {
   checkInlineValueDepth,
   checkOperationLimits,
   checkVariableDepth,
+  createOperationLimitsCheck,
   formatTokenLimitError,
   jsonDepth,
   operationLimitsFromEnv,
@@ -295,5 +296,67 @@ describe('token limit error', () => {
     });
     const other = { message: 'Syntax Error: Expected Name, found <EOF>.', extensions: { code: 'GRAPHQL_PARSE_FAILED' } };
     expect(formatTokenLimitError(other)).toBe(other);
+  });
+});
+
+describe('remembered verdicts (createOperationLimitsCheck)', () => {
+  const limits: OperationLimits = { ...NO_LIMITS, maxDepth: 4, maxCost: 5_000, maxVariableDepth: 3 };
+  const outcome = (check: ReturnType<typeof createOperationLimitsCheck>, document: ReturnType<typeof parse>, variables?: Record<string, unknown>, operationName?: string) => {
+    const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition' && (operationName === undefined || d.name?.value === operationName))!;
+    try {
+      check(schema, document, operation, variables);
+      return 'ok';
+    } catch (error) {
+      return error as GraphQLError;
+    }
+  };
+
+  it('gives the same verdicts as the uncached checks, request after request, with a fresh error each time', () => {
+    const check = createOperationLimitsCheck(limits);
+    const deep = parse('{ documents { edges { node { chunks { edges { node { index } } } } } } }');
+    const first = outcome(check, deep);
+    const second = outcome(check, deep);
+    expect(first).toBeInstanceOf(GraphQLError);
+    expect(second).toBeInstanceOf(GraphQLError);
+    expect(second).not.toBe(first);
+    expect((second as GraphQLError).message).toBe((first as GraphQLError).message);
+    expect((second as GraphQLError).extensions).toEqual({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'maxDepth', http: { status: 400 } });
+    const shallow = parse('{ document(id: "1") { title } }');
+    expect(outcome(check, shallow)).toBe('ok');
+    expect(outcome(check, shallow)).toBe('ok');
+  });
+
+  it('decides the cost again for other page-size variable values, and remembers each', () => {
+    const check = createOperationLimitsCheck(limits);
+    const paged = parse('query Page($n: Int, $after: String) { documents(first: $n, after: $after) { edges { node { id title } } } }');
+    expect(outcome(check, paged, { n: 10, after: 'a' })).toBe('ok');
+    const tooMany = outcome(check, paged, { n: 100_000, after: 'a' });
+    expect(tooMany).toBeInstanceOf(GraphQLError);
+    expect((tooMany as GraphQLError).extensions.limit).toBe('maxCost');
+    // Another cursor (not a page size) with the small page: still passes.
+    expect(outcome(check, paged, { n: 10, after: 'b' })).toBe('ok');
+    expect((outcome(check, paged, { n: 100_000, after: 'b' }) as GraphQLError).extensions.limit).toBe('maxCost');
+    // More distinct values than are remembered per operation: older ones are decided afresh.
+    for (let n = 1; n <= 200; n += 1) {
+      const result = outcome(check, paged, { n: n % 3 === 0 ? 100_000 + n : n });
+      if (n % 3 === 0) expect((result as GraphQLError).extensions.limit).toBe('maxCost');
+      else expect(result).toBe('ok');
+    }
+    expect(outcome(check, paged, { n: 10, after: 'a' })).toBe('ok');
+  });
+
+  it('checks each operation of a document apart, and every request\'s variables for depth', () => {
+    const check = createOperationLimitsCheck(limits);
+    const two = parse('query Small { document(id: "1") { id } } query Deep { documents { edges { node { chunks { edges { node { index } } } } } } }');
+    expect(outcome(check, two, {}, 'Small')).toBe('ok');
+    expect(outcome(check, two, {}, 'Deep')).toBeInstanceOf(GraphQLError);
+    expect(outcome(check, two, {}, 'Small')).toBe('ok');
+    const withVariable = parse('query V($x: String) { document(id: $x) { id } }');
+    expect(outcome(check, withVariable, { x: '1' })).toBe('ok');
+    const nested = outcome(check, withVariable, { x: [[[['too deep']]]] });
+    expect((nested as GraphQLError).extensions.code).toBe('BAD_USER_INPUT');
+    const inline = parse('{ document(id: "1") { id } runs(first: 1) { id } } query Q { document(id: [[[[["x"]]]]]) { id } }');
+    expect((outcome(check, inline, {}, 'Q') as GraphQLError).extensions.code).toBe('BAD_USER_INPUT');
+    expect((outcome(check, inline, {}, 'Q') as GraphQLError).extensions.code).toBe('BAD_USER_INPUT');
   });
 });

@@ -156,6 +156,11 @@ export interface GatewayOptions {
    *   ConfigError when invalid), `processMetrics: false`
    */
   metrics?: GatewayMetricsOptions;
+  /**
+   * Merge identical subgraph queries in flight (same subgraph, body and forwarded identity;
+   * never mutations), see `SubgraphDataSourceOptions.dedupeInFlight`. @default true
+   */
+  dedupeInFlight?: boolean;
 }
 
 /** A running gateway. */
@@ -227,7 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const gateway = new ApolloGateway({
     supergraphSdl: executableSdl,
     buildService: ({ name, url }) =>
-      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name), identitySigner })),
+      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: overrides[name] ?? url ?? '', timeoutMs: timeoutMsOf(name), identitySigner, dedupeInFlight: options.dedupeInFlight ?? true })),
     logger: apolloLogger,
     // Apollo's own default cache, with its lookups counted (observability/gatewayMetrics.ts).
     ...(metrics.queryPlanCache ? { queryPlannerConfig: { cache: metrics.queryPlanCache } } : {}),
@@ -423,7 +428,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const serviceMap = Object.fromEntries(
     resolvedSubgraphs.map(({ name, url: subgraphUrl }) => [
       name,
-      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name), identitySigner })),
+      metrics.instrumentDataSource(name, new SubgraphDataSource({ name, url: subgraphUrl, timeoutMs: timeoutMsOf(name), identitySigner, dedupeInFlight: options.dedupeInFlight ?? true })),
     ]),
   );
   const engine = createSubscriptionEngine({

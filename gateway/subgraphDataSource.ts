@@ -50,7 +50,60 @@ export interface SubgraphDataSourceOptions {
    * @default `identitySignerFromEnv(process.env)` (ConfigError when FLOWGRAPH_GATEWAY_SIGNING_KEY is unset)
    */
   identitySigner?: IdentitySigner;
+  /**
+   * Merge identical query fetches in flight: a `query` whose URL, body (document and variables)
+   * and forwarded identity equal those of a fetch still waiting for its answer gets that answer
+   * instead of a request of its own (mutations never merge). @default true
+   */
+  dedupeInFlight?: boolean;
 }
+
+/** The answer of a merged fetch, read once and replayed to each caller as a fresh `Response`. */
+interface SharedAnswer {
+  url: string;
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * What each caller sharing an answer gets: the part of the Fetch `Response` that
+ * RemoteGraphQLDataSource reads (`ok`, `status`, `statusText`, `url`, `headers`, `json()`,
+ * `text()`). Each `json()` parses the text again, so no two callers share (and mutate) one
+ * object; and no stream is built around text already read (a `new Response(text)` per caller
+ * cost the distinct-requests workload more CPU than merging saved: bench:gateway --peers).
+ */
+class SharedResponse {
+  readonly #answer: SharedAnswer;
+  constructor(answer: SharedAnswer) {
+    this.#answer = answer;
+  }
+  get ok(): boolean {
+    return this.#answer.status >= 200 && this.#answer.status < 300;
+  }
+  get status(): number {
+    return this.#answer.status;
+  }
+  get statusText(): string {
+    return this.#answer.statusText;
+  }
+  get url(): string {
+    return this.#answer.url;
+  }
+  get headers(): Headers {
+    return this.#answer.headers;
+  }
+  async text(): Promise<string> {
+    return this.#answer.body;
+  }
+  async json(): Promise<unknown> {
+    return JSON.parse(this.#answer.body);
+  }
+}
+
+/** A subgraph request body's operation is a query: `{"query":"query …"` or `"{…"` first (how Apollo's planner prints it). */
+const QUERY_BODY = /^\{"query":"\s*(?:query\b|\{)/;
 
 /**
  * Who the gateway says it is on requests that carry no client's operation (schema loading,
@@ -98,9 +151,33 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     // per entity fetch (an `Error().stack` captured per request, source-mapped under tsx).
     // The timeout's signal also aborts reading the body (undici), so it bounds the whole answer.
     // Tracing on (observability/tracing.ts): a CLIENT span per fetch, its context in `traceparent`.
-    const fetcher = (input: string, init: RequestInit = {}) => {
+    const send = (input: string, init: RequestInit) => {
       const request = timeoutMs > 0 ? { ...init, signal: withTimeout(init.signal, timeoutMs) } : init;
       return tracingOn() ? tracedSubgraphFetch(options.name, input, request as Parameters<typeof tracedSubgraphFetch>[2]) : globalThis.fetch(input, request);
+    };
+    // Identical queries in flight share one fetch (Hive Gateway's lever in issue 13's table):
+    // keyed by URL, forwarded identity and body; the first caller's request (its correlation id
+    // and trace context) is the one the subgraph sees; the answer is read once and replayed.
+    const inFlight = new Map<string, Promise<SharedAnswer>>();
+    const dedupe = options.dedupeInFlight ?? true;
+    const fetcher = async (input: string, init: RequestInit = {}): Promise<Response> => {
+      const body = init.body;
+      if (!dedupe || typeof body !== 'string' || !QUERY_BODY.test(body)) return send(input, init);
+      const key = `${input}\n${headerOf(init.headers, IDENTITY_HEADER) ?? ''}\n${body}`;
+      let shared = inFlight.get(key);
+      if (!shared) {
+        shared = send(input, init).then(async (response) => ({
+          url: response.url,
+          status: response.status,
+          statusText: response.statusText,
+          headers: response.headers,
+          body: await response.text(),
+        }));
+        inFlight.set(key, shared);
+        const forget = () => inFlight.delete(key);
+        shared.then(forget, forget);
+      }
+      return new SharedResponse(await shared) as unknown as Response;
     };
     super({ url: options.url, fetcher: fetcher as unknown as RemoteGraphQLDataSource['fetcher'] });
     this.name = options.name;
@@ -163,6 +240,15 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       originalError: error,
     });
   }
+}
+
+/** A request header's value from `RequestInit.headers` (a Headers, pairs or a record), or undefined. */
+function headerOf(headers: RequestInit['headers'], name: string): string | undefined {
+  if (!headers) return undefined;
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  if (Array.isArray(headers)) return headers.find(([key]) => key.toLowerCase() === name)?.[1];
+  const record = headers as Record<string, string>;
+  return record[name] ?? Object.entries(record).find(([key]) => key.toLowerCase() === name)?.[1];
 }
 
 /** `signal` (the caller's, if any) combined with a timeout of `ms`. */
