@@ -25,6 +25,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import { parse } from 'graphql';
 import type { EventStore, Logger } from '../eventstore/index.ts';
 import { createWsServer, type WsServerLimits } from '../ws/server.ts';
+import { guardEntities } from './entities.ts';
 import { createSubgraphFormatError, type DeliberateError } from './formatError.ts';
 import { listenApollo, type ListeningApollo } from './httpServer.ts';
 import { createLiveServer } from './live/liveServer.ts';
@@ -112,7 +113,8 @@ export async function serveSubgraph(options: ServeSubgraphOptions): Promise<List
   const { name, logger } = options;
   const verifier = options.identityVerifier ?? identityVerifierFromEnv(process.env);
   // Tracing on: a span per Query/Mutation root field resolver (observability/graphqlSpans.ts).
-  const schema = buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: traceRootResolvers(options.resolvers) });
+  // `_entities` refuses representations of no entity type, or too many, before resolving any (federation/entities.ts).
+  const schema = guardEntities(buildSubgraphSchema({ typeDefs: parse(readFileSync(options.schemaPath, 'utf8')), resolvers: traceRootResolvers(options.resolvers) }));
   const formatError = createSubgraphFormatError({ name, logger, isDeliberate: options.isDeliberateError });
   const live = options.live;
   const apollo = new ApolloServer<RequestContext>({

@@ -53,6 +53,8 @@ export const ContentRejectionReason = {
   InvalidRunInput: 'INVALID_RUN_INPUT',
   /** A subscription's id argument that is not 1..200 characters, or holds U+0000. */
   InvalidId: 'INVALID_ID',
+  /** An `_entities` representation whose `id` key is not a string of 1..500 characters without U+0000 (federation/batch.ts). */
+  InvalidRepresentation: 'INVALID_REPRESENTATION',
 } as const;
 export type ContentRejectionReason = (typeof ContentRejectionReason)[keyof typeof ContentRejectionReason];
 

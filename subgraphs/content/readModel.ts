@@ -31,6 +31,8 @@ export interface SearchHit {
 /** Queries of the read models. */
 export interface ReadModel {
   document(id: string): Promise<DocumentRow | null>;
+  /** `document` of each id, in one query, in the order of `ids`. */
+  documentsById(ids: readonly string[]): Promise<(DocumentRow | null)[]>;
   /**
    * Documents newest first (by `seq`, the global position of the stream's first event).
    * @throws BadUserInputError INVALID_PAGE_SIZE; ContentError INVALID_CURSOR
@@ -57,6 +59,10 @@ export interface ReadModel {
 export function createReadModel(prisma: PrismaClient, pool: pg.Pool): ReadModel {
   return {
     document: (id) => prisma.document.findUnique({ where: { id } }),
+    async documentsById(ids) {
+      const byId = new Map((await prisma.document.findMany({ where: { id: { in: [...ids] } } })).map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
+    },
     async documents(first, after) {
       const take = pageSize(first, PAGE_LIMITS.defaultPageSize, 0);
       const before = after ? BigInt(decodeCursor('document', after)) : undefined;

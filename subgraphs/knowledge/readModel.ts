@@ -26,6 +26,12 @@ export interface RelationRow {
   weight: number;
 }
 
+/** One document's page of `documentEntitiesOf` / `documentRelationsOf`: the arguments of `documentEntities` / `documentRelations`. */
+export interface DocumentPageRequest {
+  documentId: string;
+  first: number;
+}
+
 /** Largest `depth` of `neighbors` (issue 3: depth ≤ 3). */
 export const MAX_NEIGHBOR_DEPTH = 3;
 /** Longest search text, in characters. */
@@ -34,6 +40,8 @@ export const MAX_SEARCH_LENGTH = 200;
 /** Queries of the read model. Every method validates its arguments first. */
 export interface ReadModel {
   entity(id: string): Promise<EntityRow | null>;
+  /** `entity` of each id, in one query, in the order of `ids`. */
+  entitiesById(ids: readonly string[]): Promise<(EntityRow | null)[]>;
   /** @throws BadUserInputError (empty or > 200 characters; first outside 1..100) */
   searchEntities(name: string, first: number): Promise<EntityRow[]>;
   /** @throws BadUserInputError (depth outside 1..3, first outside 1..200); NotFoundError (unknown entity) */
@@ -48,6 +56,10 @@ export interface ReadModel {
   documentEntities(documentId: string, first: number): Promise<EntityRow[]>;
   /** @throws BadUserInputError (first outside 1..100) */
   documentRelations(documentId: string, first: number): Promise<RelationRow[]>;
+  /** `documentEntities` of each request in one query: its rows, or the BadUserInputError it would throw (not queried), in request order. */
+  documentEntitiesOf(requests: readonly DocumentPageRequest[]): Promise<(EntityRow[] | Error)[]>;
+  /** `documentRelations` of each request in one query, like `documentEntitiesOf`. */
+  documentRelationsOf(requests: readonly DocumentPageRequest[]): Promise<(RelationRow[] | Error)[]>;
 }
 
 function checkFirst(first: number, max: number): void {
@@ -64,9 +76,46 @@ const entityOf = (r: RawEntity): EntityRow => ({ id: r.id, name: r.name, kind: r
 
 /** Creates the read model on a Prisma client. */
 export function createReadModel(prisma: PrismaClient): ReadModel {
-  return {
+  /**
+   * Runs `query` for the requests whose `first` is valid (1..100), as arrays of document ids
+   * and limits; the rows carry `request`, the 1-based index among those; errors for the others.
+   */
+  async function perDocument<R extends { request: number }, T>(
+    requests: readonly DocumentPageRequest[],
+    query: (documentIds: string[], limits: number[]) => Promise<R[]>,
+    map: (row: R) => T,
+  ): Promise<(T[] | Error)[]> {
+    const answers: (T[] | Error)[] = new Array(requests.length);
+    const valid: number[] = [];
+    requests.forEach((r, i) => {
+      try {
+        checkFirst(r.first, 100);
+        valid.push(i);
+        answers[i] = [];
+      } catch (error) {
+        answers[i] = error as Error;
+      }
+    });
+    if (valid.length === 0) return answers;
+    const rows = await query(valid.map((i) => requests[i]!.documentId), valid.map((i) => requests[i]!.first));
+    for (const row of rows) (answers[valid[row.request - 1]!] as T[]).push(map(row));
+    return answers;
+  }
+  const single = async <T>(answer: Promise<(T[] | Error)[]>): Promise<T[]> => {
+    const [rows] = await answer;
+    if (rows instanceof Error) throw rows;
+    return rows!;
+  };
+
+  const readModel: ReadModel = {
     async entity(id) {
       return prisma.entity.findUnique({ where: { id }, select: { id: true, name: true, kind: true, mentionCount: true } });
+    },
+
+    async entitiesById(ids) {
+      const rows = await prisma.entity.findMany({ where: { id: { in: [...ids] } }, select: { id: true, name: true, kind: true, mentionCount: true } });
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
     },
 
     async searchEntities(name, first) {
@@ -132,23 +181,40 @@ export function createReadModel(prisma: PrismaClient): ReadModel {
       return rows[0] ? entityOf(rows[0]) : null;
     },
 
-    async documentEntities(documentId, first) {
-      checkFirst(first, 100);
-      const rows = await prisma.$queryRaw<RawEntity[]>`
-        SELECT e.id, e.name, e.kind, e.mention_count FROM entity_mentions m JOIN entities e ON e.id = m.entity_id
-         WHERE m.document_id = ${documentId}
-         GROUP BY e.id ORDER BY sum(m.count) DESC, e.name, e.id LIMIT ${first}`;
-      return rows.map(entityOf);
-    },
+    documentEntities: (documentId, first) => single(readModel.documentEntitiesOf([{ documentId, first }])),
 
-    async documentRelations(documentId, first) {
-      checkFirst(first, 100);
-      const rows = await prisma.$queryRaw<{ weight: number; f: RawEntity; t: RawEntity }[]>`
-        SELECT r.weight, to_jsonb(f) AS f, to_jsonb(t) AS t
-          FROM relations r JOIN entities f ON f.id = r.from_entity_id JOIN entities t ON t.id = r.to_entity_id
-         WHERE r.document_id = ${documentId}
-         ORDER BY r.weight DESC, f.name, t.name LIMIT ${first}`;
-      return rows.map((r) => ({ from: entityOf(r.f), to: entityOf(r.t), weight: r.weight }));
-    },
+    documentRelations: (documentId, first) => single(readModel.documentRelationsOf([{ documentId, first }])),
+
+    documentEntitiesOf: (requests) =>
+      perDocument(
+        requests,
+        // Each document's page is its own LIMITed lateral query (the index on document_id), ranked in its order.
+        (documentIds, limits) => prisma.$queryRaw<(RawEntity & { request: number })[]>`
+          SELECT q.request::int AS request, x.id, x.name, x.kind, x.mention_count
+            FROM unnest(${documentIds}::text[], ${limits}::int[]) WITH ORDINALITY AS q(document_id, lim, request)
+            CROSS JOIN LATERAL (
+              SELECT e.id, e.name, e.kind, e.mention_count, row_number() OVER (ORDER BY sum(m.count) DESC, e.name, e.id) AS rank
+                FROM entity_mentions m JOIN entities e ON e.id = m.entity_id
+               WHERE m.document_id = q.document_id
+               GROUP BY e.id ORDER BY sum(m.count) DESC, e.name, e.id LIMIT q.lim) x
+           ORDER BY q.request, x.rank`,
+        (r: RawEntity & { request: number }) => entityOf(r),
+      ),
+
+    documentRelationsOf: (requests) =>
+      perDocument(
+        requests,
+        (documentIds, limits) => prisma.$queryRaw<{ request: number; weight: number; f: RawEntity; t: RawEntity }[]>`
+          SELECT q.request::int AS request, x.weight, x.f, x.t
+            FROM unnest(${documentIds}::text[], ${limits}::int[]) WITH ORDINALITY AS q(document_id, lim, request)
+            CROSS JOIN LATERAL (
+              SELECT r.weight, to_jsonb(f) AS f, to_jsonb(t) AS t, row_number() OVER (ORDER BY r.weight DESC, f.name, t.name) AS rank
+                FROM relations r JOIN entities f ON f.id = r.from_entity_id JOIN entities t ON t.id = r.to_entity_id
+               WHERE r.document_id = q.document_id
+               ORDER BY r.weight DESC, f.name, t.name LIMIT q.lim) x
+           ORDER BY q.request, x.rank`,
+        (r) => ({ from: entityOf(r.f), to: entityOf(r.t), weight: r.weight }),
+      ),
   };
+  return readModel;
 }

@@ -80,6 +80,13 @@ export interface TimelineOptions {
   runStreamPositionAtMost?: number | null;
 }
 
+/** One timeline of {@link ReadModel.runTimelines}: the arguments of `runTimeline`. */
+export interface TimelineRequest {
+  runId: string;
+  first?: number | null;
+  options?: TimelineOptions;
+}
+
 /** Filter of the event feed; absent or null fields do not filter. */
 export interface FeedFilter {
   source?: string | null;
@@ -134,6 +141,11 @@ export interface ReadModel {
    * @throws BadUserInputError `first` out of range
    */
   runTimeline(runId: string, first?: number | null, options?: TimelineOptions): Promise<TimelineEntryView[]>;
+  /**
+   * `runTimeline` of each request, in one SQL statement: its timeline, or the BadUserInputError
+   * `runTimeline` would throw for it (such a request is not queried), in request order.
+   */
+  runTimelines(requests: readonly TimelineRequest[]): Promise<(TimelineEntryView[] | Error)[]>;
   /**
    * When the first observed event of stream `run-<runId>` (source workflows) at stream position
    * `streamPosition` or later occurred, or null while none is observed. Per-stream order makes it
@@ -225,7 +237,7 @@ export function observedEventViewOf(recorded: RecordedEvent): ObservedEventView 
 
 /** Creates the read model on the monitoring pool and its Prisma client (the caller owns both). */
 export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel {
-  return {
+  const readModel: ReadModel = {
     async trace(correlationId, first) {
       const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
       checkedText(correlationId, 'correlationId');
@@ -255,33 +267,68 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
     },
 
     async runTimeline(runId, first, options = {}) {
-      const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
-      checkedText(runId, 'runId');
-      const until = options.until ?? null;
-      const atMost = options.runStreamPositionAtMost ?? null;
-      const { rows } = await pool.query<ObservedRow & { cause_occurred_at: Date | null }>(
-        `WITH RECURSIVE in_run AS (
-           SELECT source, event_id FROM observed_events WHERE run_id = $1
+      const [timeline] = await readModel.runTimelines([{ runId, first, options }]);
+      if (timeline instanceof Error) throw timeline;
+      return timeline!;
+    },
+
+    async runTimelines(requests) {
+      const answers: (TimelineEntryView[] | Error)[] = new Array(requests.length);
+      const valid: { index: number; runId: string; limit: number; until: Date | null; atMost: number | null }[] = [];
+      requests.forEach(({ runId, first, options = {} }, index) => {
+        try {
+          const limit = checkedCount(first, TRACE_DEFAULT_ENTRIES, 1, TRACE_MAX_ENTRIES, 'first');
+          checkedText(runId, 'runId');
+          valid.push({ index, runId, limit, until: options.until ?? null, atMost: options.runStreamPositionAtMost ?? null });
+        } catch (error) {
+          answers[index] = error as Error;
+        }
+      });
+      if (valid.length === 0) return answers;
+      // One statement for every timeline asked: the causation closure of every run at once (a
+      // row per run and event: an event caused by two runs' events is in both), then each
+      // request's cut (until, own stream position) and its first `lim` entries in timeline order.
+      const { rows } = await pool.query<ObservedRow & { request: number; cause_occurred_at: Date | null }>({
+        // A named statement: parsed and planned once per connection (its plan does not depend on the arrays' values).
+        name: 'monitoring.runTimelines',
+        text: `WITH RECURSIVE request AS (
+           SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[]) WITH ORDINALITY AS r(run_id, lim, until, at_most, request)
+         ), in_run AS (
+           SELECT run_id, source, event_id FROM observed_events WHERE run_id = ANY($1::text[])
            UNION
-           SELECT o.source, o.event_id FROM observed_events o JOIN in_run r ON o.causation_id = r.event_id
-            WHERE o.run_id IS NULL OR o.run_id = $1
+           -- An index lookup (causation_id) per event found, never a scan of the table: OFFSET 0 keeps
+           -- the planner from flattening it into a merge join over every observed event.
+           SELECT r.run_id, o.source, o.event_id FROM in_run r CROSS JOIN LATERAL (
+             SELECT o.source, o.event_id FROM observed_events o
+              WHERE o.causation_id = r.event_id AND (o.run_id IS NULL OR o.run_id = r.run_id) OFFSET 0) o
+         ), cut AS (
+           SELECT q.request, q.lim, o.*,
+                  row_number() OVER (PARTITION BY q.request ORDER BY o.occurred_at, o.log_transaction_id, o.log_position) AS rank
+             FROM request q JOIN in_run i ON i.run_id = q.run_id
+             JOIN observed_events o ON o.source = i.source AND o.event_id = i.event_id
+            WHERE (q.until IS NULL OR o.occurred_at <= q.until)
+              AND (q.at_most IS NULL OR NOT (o.source = 'workflows' AND o.stream_id = 'run-' || q.run_id AND o.stream_position > q.at_most))
          )
-         SELECT ${COLUMNS},
+         SELECT o.request::int AS request, ${COLUMNS},
                 (SELECT c.occurred_at FROM observed_events c WHERE c.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
-           FROM observed_events o JOIN in_run USING (source, event_id)
-          WHERE ($3::timestamptz IS NULL OR o.occurred_at <= $3::timestamptz)
-            AND ($4::int IS NULL OR NOT (o.source = 'workflows' AND o.stream_id = 'run-' || $1 AND o.stream_position > $4::int))
-          ORDER BY o.occurred_at, o.log_transaction_id, o.log_position
-          LIMIT $2`,
-        [runId, limit, until, atMost],
-      );
-      const start = rows[0]?.occurred_at.getTime() ?? 0;
-      return rows.map((row, i) => ({
-        event: toView(row),
-        sinceRunStartMs: row.occurred_at.getTime() - start,
-        sincePreviousMs: i === 0 ? null : row.occurred_at.getTime() - rows[i - 1]!.occurred_at.getTime(),
-        durationSinceCauseMs: row.cause_occurred_at ? row.occurred_at.getTime() - row.cause_occurred_at.getTime() : null,
-      }));
+           FROM cut o
+          WHERE o.rank <= o.lim
+          ORDER BY o.request, o.rank`,
+        values: [valid.map((v) => v.runId), valid.map((v) => v.limit), valid.map((v) => v.until), valid.map((v) => v.atMost)],
+      });
+      const byRequest = valid.map(() => [] as (ObservedRow & { cause_occurred_at: Date | null })[]);
+      for (const row of rows) byRequest[row.request - 1]!.push(row);
+      valid.forEach((v, i) => {
+        const timeline = byRequest[i]!;
+        const start = timeline[0]?.occurred_at.getTime() ?? 0;
+        answers[v.index] = timeline.map((row, j) => ({
+          event: toView(row),
+          sinceRunStartMs: row.occurred_at.getTime() - start,
+          sincePreviousMs: j === 0 ? null : row.occurred_at.getTime() - timeline[j - 1]!.occurred_at.getTime(),
+          durationSinceCauseMs: row.cause_occurred_at ? row.occurred_at.getTime() - row.cause_occurred_at.getTime() : null,
+        }));
+      });
+      return answers;
     },
 
     async observedRunEvent(runId, streamPosition) {
@@ -350,6 +397,7 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
       return { total: services.reduce((n, s) => n + s.count, 0), services, types };
     },
   };
+  return readModel;
 }
 
 function decodeAfter(after: string): LogPosition {

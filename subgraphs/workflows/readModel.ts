@@ -36,6 +36,10 @@ export interface ReadModel {
   workflows(first?: number | null): Promise<WorkflowRow[]>;
   /** A run with its steps in order, or null. */
   run(id: string): Promise<RunRow | null>;
+  /** `workflow` of each id, in one query (and one of their steps), in the order of `ids`. */
+  workflowsById(ids: readonly string[]): Promise<(WorkflowRow | null)[]>;
+  /** `run` of each id, in one query (and one of their steps), in the order of `ids`. */
+  runsById(ids: readonly string[]): Promise<(RunRow | null)[]>;
   /**
    * A page of runs, newest first (by `seq`, the global position of RunStarted).
    * @param first page size, 0..100, default 20
@@ -55,6 +59,14 @@ export function createReadModel(prisma: PrismaClient): ReadModel {
       return prisma.workflow.findMany({ include: withSteps, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take });
     },
     run: (id) => prisma.workflowRun.findUnique({ where: { id }, include: withSteps }),
+    async workflowsById(ids) {
+      const rows = await prisma.workflow.findMany({ where: { id: { in: [...ids] } }, include: withSteps });
+      return inOrder(ids, rows);
+    },
+    async runsById(ids) {
+      const rows = await prisma.workflowRun.findMany({ where: { id: { in: [...ids] } }, include: withSteps });
+      return inOrder(ids, rows);
+    },
     async runs(filter, first, after) {
       const take = pageSize(first, DEFAULT_PAGE_SIZE);
       const before = after ? decodeRunCursor(after) : undefined;
@@ -73,6 +85,12 @@ export function createReadModel(prisma: PrismaClient): ReadModel {
       return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
     },
   };
+}
+
+/** The row of each id (null when none), in the order of `ids`. */
+function inOrder<T extends { id: string }>(ids: readonly string[], rows: readonly T[]): (T | null)[] {
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? null);
 }
 
 function pageSize(first: number | null | undefined, fallback: number): number {

@@ -5,7 +5,8 @@
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { CommandHandlers } from '../commandHandlers.ts';
-import { NotFoundError } from '../errors.ts';
+import { createBatcher, perRequest, representationId } from '../../../federation/batch.ts';
+import { BadUserInputError, ContentRejectionReason, NotFoundError } from '../errors.ts';
 import type { ChunkRow, DocumentRow, ReadModel } from '../readModel.ts';
 import type { RequestContext } from '../../../federation/requestContext.ts';
 import { DateTimeScalar } from '../../../federation/scalars.ts';
@@ -19,6 +20,9 @@ export interface ResolverDeps {
 /** Builds the resolver map for `buildSubgraphSchema`. */
 // `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; resolvers type theirs as RequestContext.
 export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLResolverMap<any> {
+  // Documents of one request (every representation of an `_entities` call, `document` of every chunk of a list): one query per batch.
+  const documentsOf = (context: unknown) => perRequest(context, 'content.document', () => createBatcher<string, DocumentRow | null>({ load: (ids) => readModel.documentsById(ids) }));
+  const invalid = (message: string) => new BadUserInputError(ContentRejectionReason.InvalidRepresentation, message, { field: 'id' });
   return {
     DateTime: DateTimeScalar,
     Query: {
@@ -36,7 +40,7 @@ export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLR
       },
     },
     Document: {
-      __resolveReference: (ref: { id: string }) => readModel.document(ref.id),
+      __resolveReference: async (ref: { id: string }, context: unknown) => documentsOf(context).load(representationId(ref, 'Document', invalid)),
       source: (doc: DocumentRow) => doc.sourceKind,
       failure: (doc: DocumentRow) => (doc.failureCode ? { code: doc.failureCode, reason: doc.failureReason ?? '' } : null),
       // A subscription's document as of an event serves the chunks stored by then (asOfChunks).
@@ -48,10 +52,10 @@ export function createResolvers({ commands, readModel }: ResolverDeps): GraphQLR
     Chunk: {
       id: (chunk: ChunkRow) => `${chunk.documentId}:${chunk.chunkIndex}`,
       index: (chunk: ChunkRow) => chunk.chunkIndex,
-      async document(chunk: ChunkRow & { asOfDocument?: DocumentRow }) {
+      async document(chunk: ChunkRow & { asOfDocument?: DocumentRow }, _: unknown, context: unknown) {
         // The chunk of a documentProgress update belongs to the document as of that update.
         if (chunk.asOfDocument) return chunk.asOfDocument;
-        const document = await readModel.document(chunk.documentId);
+        const document = await documentsOf(context).load(chunk.documentId);
         if (!document) throw new NotFoundError(`Document ${chunk.documentId} does not exist`, { documentId: chunk.documentId });
         return document;
       },

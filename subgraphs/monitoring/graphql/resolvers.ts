@@ -3,13 +3,26 @@
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { DateTimeScalar, JSONScalar } from '../../../federation/scalars.ts';
-import type { FeedFilter, ObservedEventView, ReadModel, TraceView } from '../readModel.ts';
+import { createBatcher, perRequest, representationId } from '../../../federation/batch.ts';
+import { BadUserInputError } from '../errors.ts';
+import type { FeedFilter, ObservedEventView, ReadModel, TimelineEntryView, TimelineRequest, TraceView } from '../readModel.ts';
 import type { RunRepresentation, TimelineAsOf } from '../timeline/timelineAsOf.ts';
 import type { CausalEntry } from '../trace/orderCausally.ts';
 
 /** Builds the resolver map for `buildSubgraphSchema`. `timelineAsOf` serves `WorkflowRun.timeline` (default: the current timeline only). */
 // `any` context: buildSubgraphSchema takes GraphQLResolverMap<any>; monitoring needs no context.
 export function createResolvers(readModel: ReadModel, timelineAsOf?: TimelineAsOf): GraphQLResolverMap<any> {
+  // `WorkflowRun.timeline` of every run of a request's `_entities` call: one statement (readModel.runTimelines).
+  const timelinesOf = (context: unknown): Pick<ReadModel, 'runTimeline'> => {
+    const batch = perRequest(context, 'monitoring.timeline', () =>
+      createBatcher<TimelineRequest, TimelineEntryView[]>({
+        load: (requests) => readModel.runTimelines(requests),
+        keyOf: ({ runId, first, options }) =>
+          JSON.stringify([runId, first ?? null, options?.until?.toISOString() ?? null, options?.runStreamPositionAtMost ?? null]),
+      }),
+    );
+    return { runTimeline: (runId, first, options) => batch.load({ runId, first, options }) };
+  };
   return {
     JSON: JSONScalar,
     DateTime: DateTimeScalar,
@@ -37,14 +50,15 @@ export function createResolvers(readModel: ReadModel, timelineAsOf?: TimelineAsO
     WorkflowRun: {
       // A stub of the workflows-owned entity: monitoring knows runs by id, plus the as-of fields
       // the gateway fetched from workflows for `timeline` (@requires).
-      __resolveReference: (ref: RunRepresentation) => ({
-        id: ref.id,
+      // async: a bad key rejects this entity only (a synchronous throw would fail the whole `_entities` call).
+      __resolveReference: async (ref: RunRepresentation) => ({
+        id: representationId(ref, 'WorkflowRun', (message) => new BadUserInputError(message, { field: 'id' })),
         asOfVersion: ref.asOfVersion ?? null,
         asOfPublishedVersion: ref.asOfPublishedVersion ?? null,
         updatedAt: ref.updatedAt ?? null,
       }),
-      timeline: (run: RunRepresentation, args: { first?: number | null }) =>
-        timelineAsOf ? timelineAsOf.timeline(run, args.first) : readModel.runTimeline(run.id, args.first),
+      timeline: (run: RunRepresentation, args: { first?: number | null }, context: unknown) =>
+        timelineAsOf ? timelineAsOf.timeline(run, args.first, timelinesOf(context)) : timelinesOf(context).runTimeline(run.id, args.first),
     },
   };
 }

@@ -48,8 +48,9 @@ export interface TimelineAsOf {
    * The run's timeline (at most `first` entries), as of the representation's event when it names one.
    * @throws BadUserInputError `first` out of range (readModel.runTimeline), an asOf field that is not a
    *   stream position, or an `updatedAt` that is not a time
+   * @param timelines reads the timeline itself (e.g. through the request's batch: graphql/resolvers.ts) @default the read model's `runTimeline`
    */
-  timeline(run: RunRepresentation, first?: number | null): Promise<TimelineEntryView[]>;
+  timeline(run: RunRepresentation, first?: number | null, timelines?: Pick<ReadModel, 'runTimeline'>): Promise<TimelineEntryView[]>;
 }
 
 /** Creates the as-of timeline on the read model. */
@@ -84,14 +85,14 @@ export function createTimelineAsOf(options: TimelineAsOfOptions): TimelineAsOf {
   }
 
   return {
-    async timeline(run, first) {
-      if (run.asOfVersion === null || run.asOfVersion === undefined) return readModel.runTimeline(run.id, first);
+    async timeline(run, first, timelines = readModel) {
+      if (run.asOfVersion === null || run.asOfVersion === undefined) return timelines.runTimeline(run.id, first);
       const asOfVersion = streamPosition(run.asOfVersion, 'asOfVersion');
       const target = run.asOfPublishedVersion === null || run.asOfPublishedVersion === undefined ? asOfVersion : streamPosition(run.asOfPublishedVersion, 'asOfPublishedVersion');
       const at = run.updatedAt === null || run.updatedAt === undefined ? null : new Date(run.updatedAt);
       if (at !== null && Number.isNaN(at.getTime())) throw new BadUserInputError('updatedAt must be an ISO-8601 time', { field: 'updatedAt' });
       // `first` is checked before waiting, not after (the read model's rule and error).
-      if (first !== null && first !== undefined && (!Number.isInteger(first) || first < 1 || first > TRACE_MAX_ENTRIES)) return readModel.runTimeline(run.id, first);
+      if (first !== null && first !== undefined && (!Number.isInteger(first) || first < 1 || first > TRACE_MAX_ENTRIES)) return timelines.runTimeline(run.id, first);
       const started = Date.now();
       const observed = await waitForObservation(run.id, target);
       if (observed === null) {
@@ -102,7 +103,7 @@ export function createTimelineAsOf(options: TimelineAsOfOptions): TimelineAsOf {
       }
       // The event's own time; without it, the observed event's when that is the one asked for.
       const until = at ?? (observed !== null && observed.streamPosition === asOfVersion ? observed.occurredAt : null);
-      return readModel.runTimeline(run.id, first, { until, runStreamPositionAtMost: asOfVersion });
+      return timelines.runTimeline(run.id, first, { until, runStreamPositionAtMost: asOfVersion });
     },
   };
 }

@@ -6,7 +6,8 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { EventStore } from '../../../eventstore/index.ts';
 import type { CommandHandlers } from '../commandHandlers.ts';
-import { NotFoundError } from '../errors.ts';
+import { createBatcher, perRequest, representationId } from '../../../federation/batch.ts';
+import { BadUserInputError, NotFoundError } from '../errors.ts';
 import type { ReadModel, RunFilter, RunRow, WorkflowRow } from '../readModel.ts';
 import { API_SOURCE } from '../run/decide.ts';
 import { runStreamId } from '../run/events.ts';
@@ -60,6 +61,11 @@ export function createResolvers({ commands, readModel, store }: ResolverDeps): G
     return workflow;
   }
 
+  // Entity loads of one request (every representation of an `_entities` call, `workflow` of every run of a list): one query per batch.
+  const workflowsOf = (context: unknown) => perRequest(context, 'workflows.workflow', () => createBatcher<string, WorkflowRow | null>({ load: (ids) => readModel.workflowsById(ids) }));
+  const runsOf = (context: unknown) => perRequest(context, 'workflows.run', () => createBatcher<string, RunRow | null>({ load: (ids) => readModel.runsById(ids) }));
+  const invalid = (message: string) => new BadUserInputError(message, { field: 'id' });
+
   return {
     JSON: JSONScalar,
     DateTime: DateTimeScalar,
@@ -106,7 +112,7 @@ export function createResolvers({ commands, readModel, store }: ResolverDeps): G
       },
     },
     Workflow: {
-      __resolveReference: (ref: { id: string }) => readModel.workflow(ref.id),
+      __resolveReference: async (ref: { id: string }, context: unknown) => workflowsOf(context).load(representationId(ref, 'Workflow', invalid)),
       runs: (workflow: WorkflowRow, args: { first?: number | null; after?: string | null }) =>
         readModel.runs({ workflowId: workflow.id }, args.first, args.after),
     },
@@ -114,8 +120,8 @@ export function createResolvers({ commands, readModel, store }: ResolverDeps): G
       retryPolicy,
     },
     WorkflowRun: {
-      __resolveReference: (ref: { id: string }) => readModel.run(ref.id),
-      workflow: (run: RunRow) => readModel.workflow(run.workflowId),
+      __resolveReference: async (ref: { id: string }, context: unknown) => runsOf(context).load(representationId(ref, 'WorkflowRun', invalid)),
+      workflow: (run: RunRow, _: unknown, context: unknown) => workflowsOf(context).load(run.workflowId),
       // Set on subscription snapshots (run/runSnapshot.ts); read-model rows are the current state.
       asOfVersion: (run: RunRow & { asOfVersion?: number }) => run.asOfVersion ?? null,
       asOfPublishedVersion: (run: RunRow & { asOfPublishedVersion?: number }) => run.asOfPublishedVersion ?? null,
