@@ -213,4 +213,70 @@ describe('NATS transport: batches out of bursts', () => {
     expectCommittedOnceInOrder({ committed: [...first.recorder.committed, ...second.recorder.committed], calls: 0, failures: 0 }, published);
     expect((await consumerState(namespace)).ackPending).toBe(0);
   });
+
+  /**
+   * Handover regression: close() used to drop the messages the consumer had received but not
+   * handled; they stayed unacknowledged until `ack_wait` while the next consumer on the durable
+   * got LATER messages first (commit order of s-0 `[0, 20, 21, …, 29, 1, 2, …]`). With a 30 s
+   * `ack_wait`, everything must now reach the next consumer within seconds, per stream in order.
+   */
+  it.each(['batch' as const, 'single' as const])('handover (%s): close() hands the unhandled messages back at once; the next consumer handles every stream in order, promptly, once', async (mode) => {
+    const { transport, namespace } = await transportFor(30_000);
+    const held = gate();
+    const first = await startConsumer(transport, mode, { hold: held.promise });
+    const positions = new Map<string, number>();
+    const published = events(0, 60, positions);
+    await transport.publish(published);
+    await eventually(() => first.recorder.calls > 0, 5_000, 'first batch in the handler');
+    // The rest of the 60 reaches the first consumer's buffer while its first batch is held.
+    await delay(300);
+    const closing = first.close();
+    await delay(100);
+    held.open();
+    await closing;
+    expect(first.recorder.committed.length, 'the batch in hand was committed').toBeGreaterThan(0);
+    expect(first.recorder.committed.length, 'the first consumer held back some of the 60').toBeLessThan(published.length);
+
+    const more = events(published.length, 30, positions);
+    await transport.publish(more);
+    published.push(...more);
+    const started = Date.now();
+    const second = await startConsumer(transport, mode);
+    const all = () => [...first.recorder.committed, ...second.recorder.committed];
+    const deadline = await eventually(() => all().length >= published.length, 8_000, 'every event handled').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await delay(300);
+    // Per stream, what was handled is a gap-free prefix 0, 1, 2, …: nothing overtook a held-back event.
+    for (const stream of STREAMS) {
+      const order = all().filter((e) => e.streamId === stream).map((e) => e.streamPosition);
+      expect(order, `commit order of ${stream}`).toEqual(order.map((_, k) => k));
+    }
+    expect(deadline, `all ${published.length} handled within 8 s of the second consumer's start (ack_wait 30 s)`).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expectCommittedOnceInOrder({ committed: all(), calls: 0, failures: 0 }, published);
+    expect((await consumerState(namespace)).ackPending).toBe(0);
+  });
+
+  it('close() under a handler that never returns gives up within its caps and hands everything back, in order', async () => {
+    const { transport } = await transportFor(30_000);
+    const never = new Promise<void>(() => {});
+    const first = await startConsumer(transport, 'batch', { hold: never });
+    const positions = new Map<string, number>();
+    const published = events(0, 30, positions);
+    await transport.publish(published);
+    await eventually(() => first.recorder.calls > 0, 5_000, 'first batch in the handler');
+    await delay(200);
+    const started = Date.now();
+    await first.close();
+    const closeMs = Date.now() - started;
+    expect(closeMs, 'close() within its caps (ms)').toBeLessThan(12_000);
+    expect(first.recorder.committed).toEqual([]);
+
+    const second = await startConsumer(transport, 'batch');
+    await eventually(() => second.recorder.committed.length >= published.length, 8_000, 'every event handled by the next consumer');
+    await delay(300);
+    expectCommittedOnceInOrder(second.recorder, published);
+  });
 });

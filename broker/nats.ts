@@ -4,8 +4,14 @@
  * `event_id` so the broker drops a republished event inside its duplicate window. Consumers are
  * durable pull consumers with explicit acks; a message is acknowledged only after its handler
  * (and so its inbox transaction) succeeded, and retried in order until it does.
+ *
+ * Handover (`IntegrationConsumer.close()`, the transport's `close()`): the consumer stops
+ * pulling, lets the batch in hand finish and acknowledges it, drains its subscription, then NAKs
+ * every message it received but did not acknowledge, in stream order, so that the next consumer
+ * on the durable gets them first and at once (left unacknowledged they would wait out `ack_wait`
+ * while later messages overtook them: per-stream order broken). Each wait is capped (`handOver`).
  */
-import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -95,6 +101,35 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   }
   for (const source of options.sources) await ensureStream(source);
 
+  /**
+   * Hands what a consume delivered but did not acknowledge back to the broker at once, so the
+   * next consumer on the durable starts exactly where this one stopped (instead of those messages
+   * waiting out `ack_wait` while later ones overtake them). In order:
+   * 1. drain the subscription (no more pulls; what is on the wire lands in the buffer);
+   * 2. one consumer-info request: nats-server 2.9 (Debian 12's 2.9.10) keeps the drained pull
+   *    requests as waiting requests and, meeting one without interest while redelivering a NAKed
+   *    message, steps its next-message pointer back: one message then waits out `ack_wait` and
+   *    the last one is delivered twice. Consumer info makes the server drop requests without
+   *    interest first;
+   * 3. NAK the batch in hand (if unacknowledged) then the buffer, in stream order: the server
+   *    queues them for redelivery in that order, ahead of anything new;
+   * 4. flush, so the NAKs reached the server before `close()` resolves; close the consume.
+   * Every broker wait is capped at STOP_BROKER_WAIT_MS; a failed step only loses promptness
+   * (what is not NAKed comes back after `ack_wait`, the inbox absorbs duplicates).
+   */
+  async function handOver(session: Session, stream: string, durable: string): Promise<void> {
+    await drainOf(session);
+    const unacked = [...(session.inHand ?? []), ...session.buffer.splice(0)];
+    session.inHand = undefined;
+    if (unacked.length > 0 && !nc.isClosed()) {
+      await settledWithin(jsm.consumers.info(stream, durable), STOP_BROKER_WAIT_MS);
+      for (const m of unacked) m.nak();
+      await settledWithin(nc.flush(), STOP_BROKER_WAIT_MS);
+      logger.info({ consumer: durable, handedBack: unacked.length }, 'nats: consumer stopped; unhandled messages handed back to the broker');
+    }
+    await settledWithin(session.messages.close(), STOP_BROKER_WAIT_MS);
+  }
+
   const running = new Set<{ stop(): Promise<void> }>();
   let closed = false;
 
@@ -140,7 +175,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         await jsm.consumers.add(stream, config);
       }
       let stopping = false;
-      let messages: ConsumerMessages | undefined;
+      /** Set when `stop()` gave up waiting for the batch in hand: its handler must not ack it any more. */
+      let abandoned = false;
+      /** The current `consume()`: what it delivered that is not acknowledged yet is in `buffer` or `inHand`. */
+      let session: Session | undefined;
       /** Wakes the loop when a message arrives, the consume ends or `stop()` is called. */
       let wake: (() => void) | undefined;
       const signal = () => {
@@ -148,6 +186,17 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         wake = undefined;
         w?.();
       };
+      /** Cuts the loop's pauses (retry back-off, resume) short once `stop()` is called. */
+      let cutPause: (() => void) | undefined;
+      const pause = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          cutPause = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      const release = (s: Session) => (s.released ??= handOver(s, stream, durable));
       const maxBatch = consumer.handleBatch ? Math.max(1, consumer.maxBatch ?? 200) : 1;
       // Messages arrive in order through the callback into our own buffer; each round takes
       // what has arrived, up to `maxBatch`, and handles it (one transaction when the consumer
@@ -157,21 +206,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       // until the broker redelivered it after `ack_wait`.
       const loop = (async () => {
         while (!stopping) {
-          let current: ConsumerMessages | undefined;
+          let current: Session | undefined;
           try {
             const c = await js.consumers.get(stream, durable);
             const buffer: JsMsg[] = [];
             let ended = false;
             let endError: unknown;
-            current = await c.consume({
+            const messages = await c.consume({
               max_messages: 100,
               callback: (m) => {
                 buffer.push(m);
                 signal();
               },
             });
-            messages = current;
-            void current.closed().then(
+            current = { messages, buffer };
+            session = current;
+            void messages.closed().then(
               (err) => {
                 ended = true;
                 endError = err;
@@ -185,6 +235,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
             );
             // `stop()` may have run while `consume()` was being set up.
             if (stopping) break;
+            // `stop()` drains the subscription at once: no more pulls, what is on the wire lands in `buffer`.
             for (;;) {
               while (buffer.length === 0 && !ended && !stopping) await new Promise<void>((r) => (wake = r));
               if (stopping) break;
@@ -195,6 +246,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
               if (buffer.length < maxBatch && !ended) await new Promise<void>((r) => setImmediate(r));
               if (stopping) break;
               const batch = buffer.splice(0, maxBatch);
+              current.inHand = batch;
               const relevant: IntegrationEvent[] = [];
               // Tracing on: each message's trace context headers, for the CONSUMER span's links.
               const carriers: Array<TraceCarrier | undefined> | undefined = tracingOn() ? [] : undefined;
@@ -217,6 +269,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
                   }
                   break;
                 } catch (error) {
+                  // Stopping: the batch stays in hand, unacknowledged; the handover NAKs it first.
                   if (stopping) return;
                   const eventIds = relevant.map((e) => e.eventId).slice(0, 5);
                   // A transient failure (a concurrent writer, a database or broker reconnect) heals
@@ -227,12 +280,16 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
                   // broker redelivering them would only bring duplicates, out of order.
                   for (const m of batch) m.working();
                   for (const m of buffer) m.working();
-                  await new Promise((r) => setTimeout(r, delay));
+                  await pause(delay);
+                  if (stopping) return;
                   delay = Math.min(delay * 2, 5000);
                 }
               }
+              // `stop()` gave up on this batch and handed it back (NAKed): the next consumer has it.
+              if (abandoned) return;
               // If an ack is lost the broker redelivers; the inbox absorbs it.
               for (const m of batch) m.ack();
+              current.inHand = undefined;
               if (stopping) break;
             }
             if (stopping) break;
@@ -240,18 +297,31 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           } catch (error) {
             if (stopping) return;
             logger.warn({ err: error, consumer: durable }, 'nats: consumer interrupted; resuming');
-            await new Promise((r) => setTimeout(r, 500));
+            await pause(500);
           } finally {
-            await current?.close().catch(() => {});
+            // Whatever ended this consume, what it delivered and was not acknowledged goes back
+            // to the broker at once, in order (a consume that failed has nothing left by now).
+            // Once per consume: after an abandoning `stop()` this only waits for its handover.
+            if (current) await release(current);
           }
         }
       })();
+      let stopped: Promise<void> | undefined;
       const handle = {
-        async stop() {
-          stopping = true;
-          signal();
-          await messages?.close().catch(() => {});
-          await loop;
+        stop() {
+          return (stopped ??= (async () => {
+            stopping = true;
+            signal();
+            cutPause?.();
+            // Stop pulling at once: the subscription drains while the batch in hand finishes.
+            if (session) void drainOf(session);
+            // The loop acks the batch in hand, then hands the rest over (`release`). A handler that
+            // does not finish in time is abandoned: its batch is handed back with the rest.
+            if (await settledWithin(loop, STOP_HANDLER_WAIT_MS)) return;
+            abandoned = true;
+            logger.warn({ consumer: durable, waitedMs: STOP_HANDLER_WAIT_MS }, 'nats: handler still running at stop; its batch goes back to the broker unacknowledged');
+            if (session) await release(session);
+          })());
         },
       };
       running.add(handle);
@@ -282,9 +352,59 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       closed = true;
       await Promise.all([...running].map((r) => r.stop()));
       running.clear();
-      await nc.drain().catch(() => nc.close());
+      // Capped too: draining waits for the server, which may be unreachable at shutdown.
+      if (!(await settledWithin(nc.drain().catch(() => nc.close()), STOP_BROKER_WAIT_MS))) await nc.close().catch(() => {});
     },
   };
+}
+
+/** Longest `stop()` waits for the batch in hand to be handled and acknowledged. */
+const STOP_HANDLER_WAIT_MS = 5_000;
+/** Longest each broker round trip of a handover (drain, consumer info, flush, close) is waited for. */
+const STOP_BROKER_WAIT_MS = 2_000;
+
+/** One `consume()` of a consumer and what it delivered that is not acknowledged yet. */
+interface Session {
+  messages: ConsumerMessages;
+  /** Received, not handled yet, in delivery (stream) order. */
+  buffer: JsMsg[];
+  /** The batch being handled, until acknowledged. */
+  inHand?: JsMsg[];
+  /** The handover, once started (it runs once). */
+  released?: Promise<void>;
+}
+
+/** Resolves true once `promise` settled (either way), false after `ms` (the promise runs on, unobserved). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The core subscription under a `consume()`. nats.js 3.x has no public way to drain a
+ * ConsumerMessages (its `close()` unsubscribes at once, dropping what is still on the wire), so
+ * this reads the `sub` field of its implementation (PullConsumerMessagesImpl), which the
+ * library itself expects to be drained (it stops the iterator when that drain completes).
+ * Guarded: undefined if a later nats.js renames it (the handover then only closes).
+ */
+function subscriptionOf(messages: ConsumerMessages): Subscription | undefined {
+  const sub = (messages as { sub?: Partial<Subscription> }).sub;
+  return sub && typeof sub.drain === 'function' && typeof sub.isClosed === 'function' ? (sub as Subscription) : undefined;
+}
+
+/**
+ * Drains the session's subscription (UNSUB, then a PING/PONG round trip: every message the
+ * server sent before the UNSUB reaches the callback, so `buffer`), capped at STOP_BROKER_WAIT_MS.
+ */
+async function drainOf(session: Session): Promise<void> {
+  const sub = subscriptionOf(session.messages);
+  if (!sub || sub.isClosed()) return;
+  await settledWithin(sub.drain(), STOP_BROKER_WAIT_MS);
 }
 
 /** NATS message headers carrying `carrier` (W3C `traceparent`, `tracestate`). */
