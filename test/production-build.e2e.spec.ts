@@ -150,12 +150,13 @@ describe('the production build the Docker image runs', () => {
     it("runs the knowledge extraction worker thread without tsx (the sources' bootstrap registers it)", () => {
       const script = `
         const { Worker } = require('node:worker_threads');
-        const w = new Worker(require('node:path').resolve('subgraphs/knowledge/extraction/extractWorker.mjs'), { workerData: { chunks: [{ chunkIndex: 0, text: 'Dr. Jekyll walked to London with Mr. Utterson.' }] } });
+        const w = new Worker(require('node:path').resolve('subgraphs/knowledge/extraction/extractWorker.mjs'));
+        w.postMessage({ id: 7, chunks: [{ chunkIndex: 0, text: 'Dr. Jekyll walked to London with Mr. Utterson.' }] });
         w.once('message', (m) => { console.log(JSON.stringify(m)); w.terminate(); });
         w.once('error', (e) => { console.error(e.message); process.exit(1); });`;
       const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ chunks: [{ chunkIndex: 0 }] });
+      expect(JSON.parse(r.stdout)).toMatchObject({ id: 7, result: { chunks: [{ chunkIndex: 0 }] } });
     });
   });
 });

@@ -52,6 +52,11 @@ export interface KnowledgeServiceOptions extends SubgraphServiceOptions {
    * then ends with ExtractionFailed. @default 120_000 (DEFAULT_CHUNK_WAIT_MS)
    */
   chunkWaitMs?: number;
+  /**
+   * Extraction worker threads, and so documents extracted at once (`KNOWLEDGE_EXTRACTION_WORKERS`),
+   * 1..64. @default the cores (`os.availableParallelism()`)
+   */
+  extractionWorkers?: number;
   /** The extractor's retry and rescan timing (see `ExtractorOptions`). @default its defaults */
   extractorTiming?: Pick<ExtractorOptions, 'retryDelayMs' | 'maxRetryDelayMs' | 'rescanIntervalMs'>;
 }
@@ -66,7 +71,7 @@ export interface KnowledgeService extends SubgraphService {
 
 /**
  * Starts the knowledge subgraph; resolves once it accepts requests and its consumers run.
- * @throws Error when neither `pool` nor `databaseUrl` is given, or when `chunkWaitMs` or an `extractorTiming` value is not a positive number of ms; the listen error (e.g. EADDRINUSE)
+ * @throws Error when neither `pool` nor `databaseUrl` is given, or when `chunkWaitMs` or an `extractorTiming` value is not a positive number of ms; RangeError when `extractionWorkers` is not an integer from 1 to 64; the listen error (e.g. EADDRINUSE)
  */
 export async function startKnowledgeService(options: KnowledgeServiceOptions): Promise<KnowledgeService> {
   if (!options.pool && !options.databaseUrl) throw new Error('startKnowledgeService needs `pool` or `databaseUrl`');
@@ -81,7 +86,7 @@ export async function startKnowledgeService(options: KnowledgeServiceOptions): P
   const parking = createServiceParking({ service: 'knowledge', store, logger, maxAttempts: options.parkAfterAttempts });
   let extractor: Extractor;
   try {
-    extractor = startExtractor({ store, pool, logger, chunkWaitMs: options.chunkWaitMs, ...options.extractorTiming });
+    extractor = startExtractor({ store, pool, logger, chunkWaitMs: options.chunkWaitMs, extractionWorkers: options.extractionWorkers, ...options.extractorTiming });
   } catch (error) {
     await parking.close(); // a bad option: nothing else started yet
     await closeStorage();

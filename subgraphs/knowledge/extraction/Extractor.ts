@@ -1,7 +1,9 @@
 /**
  * The extractor: finishes PENDING extraction requests whose document has all its chunks.
- * Documents are processed one at a time (compromise is CPU-bound); the NLP work runs outside
- * any transaction, then one transaction appends, on `extraction-<documentId>`:
+ * Up to `extractionWorkers` documents are processed at once (default: the cores,
+ * `KNOWLEDGE_EXTRACTION_WORKERS`), their NLP on a warm pool of as many worker threads
+ * (`extractionPool.ts`; compromise is CPU-bound), outside any transaction; then one transaction
+ * per document appends, on `extraction-<documentId>`:
  * one batch per chunk (its EntityMentioned + RelationObserved), then a DocumentEntitiesExtracted
  * per pending request, with an EntityDiscovered (`entity-<id>`, expected version `no_stream`)
  * for every entity not known yet. The extraction stream's version, read before the NLP work, is
@@ -45,7 +47,7 @@ import type { EventStoreTransaction } from '../../../eventstore/index.ts';
 import { KNOWLEDGE_ACTOR } from '../consumers/workflowsConsumer.ts';
 import { entityStreamId } from './entityId.ts';
 import type { DocumentExtraction } from './extractDocument.ts';
-import { extractDocumentInWorker } from './extractDocumentInWorker.ts';
+import { createExtractionPool, type ExtractionPool } from './extractionPool.ts';
 import { isTransientDatabaseError } from '../../../federation/isTransientDatabaseError.ts';
 
 /** Attempts of one document's transaction when concurrent writers win. */
@@ -75,6 +77,11 @@ export interface ExtractorOptions {
   maxRetryDelayMs?: number;
   /** Pause between two safety scans of every PENDING request, in ms. @default 30_000 */
   rescanIntervalMs?: number;
+  /**
+   * Extraction worker threads, and so documents extracted at once, 1..64
+   * (`KNOWLEDGE_EXTRACTION_WORKERS`). @default the cores (`os.availableParallelism()`)
+   */
+  extractionWorkers?: number;
 }
 
 /** A running extractor. */
@@ -83,7 +90,7 @@ export interface Extractor {
   wake(documentId?: string): void;
   /** Resolves when the queue is empty and nothing is running. */
   idle(): Promise<void>;
-  /** Stops after the current document. Idempotent. */
+  /** Stops: extractions under way are abandoned (their requests stay PENDING), a transaction under way finishes. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -97,7 +104,7 @@ interface PendingRequest {
 
 /**
  * Starts an extractor on the knowledge database (see the module comment for its fault rules).
- * @throws Error when `chunkWaitMs`, `retryDelayMs`, `maxRetryDelayMs` or `rescanIntervalMs` is not a positive number
+ * @throws Error when `chunkWaitMs`, `retryDelayMs`, `maxRetryDelayMs` or `rescanIntervalMs` is not a positive number; RangeError when `extractionWorkers` is not an integer from 1 to 64
  */
 export function startExtractor(options: ExtractorOptions): Extractor {
   const { store, pool, logger } = options;
@@ -105,15 +112,20 @@ export function startExtractor(options: ExtractorOptions): Extractor {
   const retryDelayMs = positive('retryDelayMs', options.retryDelayMs ?? DEFAULT_EXTRACTOR_RETRY_DELAY_MS);
   const maxRetryDelayMs = Math.max(retryDelayMs, positive('maxRetryDelayMs', options.maxRetryDelayMs ?? DEFAULT_EXTRACTOR_MAX_RETRY_DELAY_MS));
   const rescanIntervalMs = positive('rescanIntervalMs', options.rescanIntervalMs ?? DEFAULT_EXTRACTOR_RESCAN_INTERVAL_MS);
+  const workers: ExtractionPool = createExtractionPool({ size: options.extractionWorkers, logger });
   const queue = new Set<string>();
+  /** Documents a lane is processing (a document is never processed twice at once). */
+  const inProgress = new Set<string>();
+  /** The scan of every PENDING request under way (lanes with nothing to do wait for it). */
+  let scanning: Promise<void> | undefined;
   let scanAll = false;
   let running: Promise<void> | undefined;
   let closed = false;
   const idleWaiters: (() => void)[] = [];
   /** Failures of the database in a row (0: the last try reached it). */
   let unavailableInARow = 0;
-  /** Ends the current backoff pause early (close()). */
-  let wakeFromPause: (() => void) | undefined;
+  /** End the lanes' backoff pauses early (close()). */
+  const wakeFromPause = new Set<() => void>();
   /** One timer per document waiting for chunks: it fires when its oldest request is overdue. */
   const chunkTimers = new Map<string, NodeJS.Timeout>();
   const rescanTimer = setInterval(() => wake(), rescanIntervalMs);
@@ -130,31 +142,56 @@ export function startExtractor(options: ExtractorOptions): Extractor {
     });
   }
 
+  /** Runs `workers.size` lanes until the queue is empty; each lane takes one document at a time. */
   async function drain(): Promise<void> {
-    while (!closed) {
-      if (scanAll) {
-        scanAll = false;
-        try {
-          const { rows } = await pool.query<{ document_id: string }>(`SELECT DISTINCT document_id FROM extraction_requests WHERE status = 'PENDING'`);
-          for (const r of rows) queue.add(r.document_id);
-          unavailableInARow = 0;
-        } catch (error) {
-          if (!isTransientDatabaseError(error)) logger.error({ err: error }, 'knowledge: scanning pending extractions failed');
-          else {
-            scanAll = true;
-            await pauseAfterUnavailable(error, undefined);
-            continue;
-          }
-        }
+    await Promise.all(Array.from({ length: workers.size }, () => lane()));
+  }
+
+  /** Scans every PENDING request into the queue (false: the database was unavailable, the lane paused). */
+  async function scan(): Promise<boolean> {
+    scanAll = false;
+    try {
+      const { rows } = await pool.query<{ document_id: string }>(`SELECT DISTINCT document_id FROM extraction_requests WHERE status = 'PENDING'`);
+      for (const r of rows) queue.add(r.document_id);
+      unavailableInARow = 0;
+    } catch (error) {
+      if (!isTransientDatabaseError(error)) logger.error({ err: error }, 'knowledge: scanning pending extractions failed');
+      else {
+        scanAll = true;
+        await pauseAfterUnavailable(error, undefined);
+        return false;
       }
-      const next = queue.values().next();
-      if (next.done) return;
-      const documentId = next.value;
+    }
+    return true;
+  }
+
+  async function lane(): Promise<void> {
+    while (!closed) {
+      if (scanAll && !scanning) {
+        scanning = scan().then(
+          () => {},
+          () => {},
+        );
+        await scanning;
+        scanning = undefined;
+        continue;
+      }
+      if (scanning) await scanning;
+      let documentId: string | undefined;
+      for (const id of queue) {
+        if (inProgress.has(id)) continue;
+        documentId = id;
+        break;
+      }
+      // Nothing left, or only documents another lane is processing (drain() runs again for those).
+      if (documentId === undefined) return;
       queue.delete(documentId);
+      inProgress.add(documentId);
       try {
         await processDocument(documentId);
         unavailableInARow = 0;
       } catch (error) {
+        if (closed) return; // close() stopped its extraction: the requests stay PENDING
         if (!isTransientDatabaseError(error)) {
           logger.error({ err: error, documentId }, 'knowledge: extraction failed');
           continue;
@@ -163,6 +200,8 @@ export function startExtractor(options: ExtractorOptions): Extractor {
         queue.add(documentId);
         scanAll = true;
         await pauseAfterUnavailable(error, documentId);
+      } finally {
+        inProgress.delete(documentId);
       }
     }
   }
@@ -173,13 +212,14 @@ export function startExtractor(options: ExtractorOptions): Extractor {
     const ms = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(unavailableInARow - 1, 30));
     logger.warn({ err: error, documentId, attempt: unavailableInARow, retryInMs: ms }, 'knowledge: database unavailable, extraction retries later');
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wakeFromPause = () => {
+      const end = () => {
         clearTimeout(timer);
+        wakeFromPause.delete(end);
         resolve();
       };
+      const timer = setTimeout(end, ms);
+      wakeFromPause.add(end);
     });
-    wakeFromPause = undefined;
   }
 
   /**
@@ -266,7 +306,7 @@ export function startExtractor(options: ExtractorOptions): Extractor {
         clearTimeout(chunkTimers.get(documentId));
         chunkTimers.delete(documentId);
         const started = Date.now();
-        extraction = await extractDocumentInWorker(chunks.map((c) => ({ chunkIndex: c.chunk_index, text: c.text })), logger);
+        extraction = await workers.extract(chunks.map((c) => ({ chunkIndex: c.chunk_index, text: c.text })));
         logger.info({ documentId, chunks: chunks.length, entities: extraction.entities.length, relations: extraction.relationCount, ms: Date.now() - started }, 'knowledge: document extracted');
       }
       try {
@@ -341,7 +381,10 @@ export function startExtractor(options: ExtractorOptions): Extractor {
       clearInterval(rescanTimer);
       for (const timer of chunkTimers.values()) clearTimeout(timer);
       chunkTimers.clear();
-      wakeFromPause?.();
+      for (const end of [...wakeFromPause]) end();
+      // Extractions under way reject at once (their requests stay PENDING for the next process);
+      // a transaction under way finishes.
+      await workers.close();
       await running?.catch(() => {});
     },
   };

@@ -1,10 +1,17 @@
 /**
- * Worker-thread entry of `extractDocumentInWorker`: runs `extractDocument` on the chunks it is
- * given (`workerData.chunks`) and posts the result back. compromise is CPU-bound; off the main
- * thread it no longer delays the process's other services, relays and consumers.
+ * Worker-thread entry of the extraction pool (`extractionPool.ts`): for each message
+ * `{ id, chunks }` runs `extractDocument` and posts `{ id, result }` or `{ id, error }` back; the
+ * thread stays for the next document. compromise is CPU-bound; off the main thread it no longer
+ * delays the process's other services, relays and consumers.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { extractDocument } from './extractDocument.ts';
 
-const { chunks } = workerData as { chunks: { chunkIndex: number; text: string }[] };
-parentPort!.postMessage(await extractDocument(chunks, { yieldBetweenChunks: false }));
+parentPort!.on('message', async ({ id, chunks }: { id: number; chunks: { chunkIndex: number; text: string }[] }) => {
+  try {
+    parentPort!.postMessage({ id, result: await extractDocument(chunks, { yieldBetweenChunks: false }) });
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    parentPort!.postMessage({ id, error: { message: e.message, name: e.name, stack: e.stack } });
+  }
+});
