@@ -33,6 +33,8 @@ import { startPrivateNats, type PrivateNats } from './testing/private-nats.ts';
 const SHARED_NATS = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const publicEvents: PublicEvents = { Pinged: { version: 1, schema: z.object({ n: z.number().int() }) } };
 const RELAY = 'relay:alpha';
+/** The in-process transport's lane of alpha's relay for the consumer `beta-from-alpha`. */
+const LANE = 'relay:alpha/beta-from-alpha';
 const STREAMS = ['pinger-0', 'pinger-1', 'pinger-2'];
 
 interface World {
@@ -93,20 +95,20 @@ function relay(transport: IntegrationTransport, store = world.alpha): Subscripti
 }
 
 /** The relay's committed checkpoint, read from alpha's database (null before its first commit). */
-async function relayCheckpoint(): Promise<LogPosition | null> {
+async function relayCheckpoint(name = RELAY): Promise<LogPosition | null> {
   const { rows } = await world.alphaDb.pool.query<{ transaction_id: string; global_position: string }>(
     `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM eventstore.checkpoints WHERE subscription_name = $1`,
-    [RELAY],
+    [name],
   );
   return rows[0] ? { transactionId: rows[0].transaction_id, globalPosition: rows[0].global_position } : null;
 }
 
 /** Kills the PostgreSQL session holding the relay's advisory lock (the active relay's connection) and waits until it is gone. */
-async function killActiveRelayConnection(): Promise<void> {
+async function killActiveRelayConnection(name = RELAY): Promise<void> {
   const { rows } = await world.alphaDb.pool.query<{ pid: number }>(
     `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1
         AND objid = (hashtext($2)::bigint & 4294967295)::text::oid AND objsubid = 2`,
-    [ADVISORY_LOCK.subscriptionsNamespace, RELAY],
+    [ADVISORY_LOCK.subscriptionsNamespace, name],
   );
   expect(rows).toHaveLength(1);
   const pid = rows[0]!.pid;
@@ -169,19 +171,19 @@ async function expectEachHandledOnce(total: number) {
 }
 
 describe('in-process transport', () => {
-  it('delivers every public event once, in stream order, with its correlation id, and keeps the relay checkpoint behind the consumer', async () => {
+  it('delivers every public event once, in stream order, with its correlation id, and keeps its lane checkpoint behind the consumer', async () => {
     const transport = createInProcessTransport();
     cleanups.push(() => transport.close());
     let failOnce = true;
     const held = gate();
     let blocked: IntegrationEvent | undefined;
     await consume(transport, 'beta-from-alpha', async (event) => {
-      // Crash after the inbox commit, before the relay's checkpoint moves: redelivered, absorbed.
+      // Crash after the inbox commit, before its lane's checkpoint moves: redelivered, absorbed.
       if (failOnce) {
         failOnce = false;
         throw new Error('consumer crashed before ack');
       }
-      // Committed but not yet acknowledged: the relay must not move past it.
+      // Committed but not yet acknowledged: the lane must not move past it.
       if ((event.data as { n: number }).n === 150) {
         blocked = event;
         await held.promise;
@@ -192,21 +194,107 @@ describe('in-process transport', () => {
     const writing = ping(0, 200);
     await eventually(() => blocked !== undefined, 20_000, 'consumer blocked on n=150');
     await delay(500); // give a checkpoint that wrongly moves the time to move
-    const behind = await relayCheckpoint();
+    const behind = await relayCheckpoint(LANE);
     expect(behind, 'earlier batches committed').not.toBeNull();
     expect(compareLogPositions(behind!, blocked!.position)).toBeLessThan(0);
     held.open();
     await writing;
     await eventually(async () => {
-      const cp = await relayCheckpoint();
+      const cp = await relayCheckpoint(LANE);
       return cp !== null && compareLogPositions(cp, blocked!.position) >= 0;
-    }, 20_000, 'relay checkpoint past the released event');
+    }, 20_000, 'lane checkpoint past the released event');
     await expectEachHandledOnce(200);
     const pongs = await world.beta.readStream('pongs');
     expect(pongs[0]?.metadata.correlationId).toBe('c-0');
     const last = (await world.alpha.readStream('pinger-1')).at(-1)!; // n = 199 lands on pinger-1
     expect(last.data).toEqual({ n: 199 });
-    expect(await relayCheckpoint()).toEqual({ transactionId: last.transactionId, globalPosition: last.globalPosition });
+    expect(await relayCheckpoint(LANE)).toEqual({ transactionId: last.transactionId, globalPosition: last.globalPosition });
+  });
+  it('each consumer at its own position: one held on an event holds back neither the other consumer nor its lane; then it catches up, each event once, in order', async () => {
+    const transport = createInProcessTransport({ paused: true });
+    cleanups.push(() => transport.close());
+    await consume(transport);
+    const held = gate();
+    const slowSeen: number[] = [];
+    let slowBlocked = false;
+    const slowBatch = async (events: IntegrationEvent[]) => {
+      for (const event of events) {
+        if ((event.data as { n: number }).n === 20 && !slowBlocked) {
+          slowBlocked = true;
+          await held.promise;
+        }
+      }
+      slowSeen.push(...events.map((e) => (e.data as { n: number }).n));
+    };
+    const slow = await transport.consume({ consumer: 'slow-from-alpha', source: 'alpha', handler: (event) => slowBatch([event]), handleBatch: slowBatch });
+    cleanups.push(() => slow.close());
+    relay(transport);
+    await ping(0, 200);
+    // Nothing moves before open(): the lanes start then.
+    await delay(300);
+    expect(world.handled.size).toBe(0);
+    transport.open();
+    // beta handles all 200 while slow-from-alpha is held on n = 20.
+    await expectEachHandledOnce(200);
+    expect(slowBlocked).toBe(true);
+    expect(slowSeen.length).toBeLessThan(200);
+    const slowLane = await relayCheckpoint('relay:alpha/slow-from-alpha');
+    const betaLane = await relayCheckpoint(LANE);
+    expect(betaLane).not.toBeNull();
+    expect(slowLane === null || compareLogPositions(slowLane, betaLane!) < 0, 'the held lane is behind').toBe(true);
+    // The held lane's connection dies in its batch: that batch is delivered again after the release.
+    await killActiveRelayConnection('relay:alpha/slow-from-alpha');
+    held.open();
+    await eventually(() => new Set(slowSeen).size === 200, 30_000, 'slow consumer caught up');
+    const firstSeen = slowSeen.filter((n, i) => slowSeen.indexOf(n) === i);
+    expect(firstSeen).toHaveLength(200);
+    // Per stream, in order (ping appends ten at a time, cycling over pinger-0..2 by n).
+    for (const stream of STREAMS) {
+      const ns = firstSeen.filter((n) => `pinger-${(Math.floor(n / 10) * 10) % 3}` === stream);
+      expect(ns, stream).toEqual([...ns].sort((a, b) => a - b));
+    }
+    await expectEachHandledOnce(200);
+  });
+
+  it("a new lane starts where the relay's single checkpoint stood; a consumer that stops and comes back resumes at its lane, not at the start, nor skipping what came meanwhile", async () => {
+    await ping(0, 30);
+    // An earlier version's relay had published up to n = 19 (the second append's last event).
+    const published = (await world.alpha.readStream('pinger-1')).at(-1)!;
+    expect(published.data).toEqual({ n: 19 });
+    await world.alphaDb.pool.query(`INSERT INTO eventstore.checkpoints (subscription_name, transaction_id, global_position) VALUES ($1, $2::xid8, $3)`, [
+      RELAY,
+      published.transactionId,
+      published.globalPosition,
+    ]);
+    const transport = createInProcessTransport();
+    cleanups.push(() => transport.close());
+    relay(transport);
+    const first = await consume(transport);
+    const pongs = async () => (await world.beta.readStream('pongs')).map((p) => (p.data as { n: number }).n);
+    await eventually(async () => (await pongs()).length >= 10, 20_000, 'n = 20..29');
+    await delay(300);
+    expect(await pongs()).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
+    await first.close();
+    await ping(30, 30);
+    await delay(300);
+    expect(await pongs()).toHaveLength(10);
+    await consume(transport);
+    await eventually(async () => (await pongs()).length >= 40, 20_000, 'n = 30..59 after the restart');
+    await delay(300);
+    expect(await pongs()).toEqual(Array.from({ length: 40 }, (_, i) => 20 + i));
+  });
+
+  it('refuses a consumer name its lane could not be named after (TypeError), registering nothing', async () => {
+    const transport = createInProcessTransport();
+    cleanups.push(() => transport.close());
+    relay(transport);
+    for (const consumer of ['', 'x'.repeat(121), 42 as unknown as string]) {
+      await expect(transport.consume({ consumer, source: 'alpha', handler: async () => {} })).rejects.toThrow(TypeError);
+    }
+    await ping(0, 10);
+    await delay(300);
+    const { rows } = await world.alphaDb.pool.query(`SELECT subscription_name FROM eventstore.checkpoints`);
+    expect(rows).toEqual([]);
   });
 });
 

@@ -7,6 +7,9 @@
 import type { z } from 'zod';
 import type { EventMetadata, LogPosition, RecordedEvent } from './types.ts';
 import type { ConsumerPending } from './metrics.ts';
+import type { RelayOptions } from './relay.ts';
+import type { EventStore } from './store.ts';
+import type { Subscription } from './subscribe.ts';
 
 /** An integration event as it travels between services. JSON-serialisable. */
 export interface IntegrationEvent<TData = unknown> {
@@ -88,6 +91,17 @@ export interface IntegrationConsumerOptions {
 
 /** A running consumer. */
 export interface IntegrationConsumer {
+  /**
+   * Stops the consumer and hands over to the next one on the same durable name: no new call of
+   * the handler starts; the call in progress is waited for (capped: NATS 5 s) and, if it
+   * resolved, acknowledged; whatever was delivered but not acknowledged goes back to the broker
+   * at once (NATS: NAKed in stream order after draining the subscription), so the next consumer
+   * resumes exactly there, per stream in order, without waiting out the broker's ack timeout.
+   * A call still running at the cap is abandoned: its events are handed back too and may be
+   * handled twice (the inbox absorbs it). Never hangs (NATS: each broker round trip capped at 2 s;
+   * a step that fails only costs promptness, redelivery after `ack_wait`). A process killed
+   * without `close()` hands nothing back: its unacknowledged events return after the ack timeout.
+   */
   close(): Promise<void>;
   /**
    * The consumer's backlog at the broker now (NATS JetStream: one consumer-info request). Absent
@@ -115,4 +129,10 @@ export interface IntegrationTransport {
   ping(signal?: AbortSignal): Promise<void>;
   /** Stops every consumer and the connection. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Transports that keep no messages (in-process) relay a service's log themselves, one
+   * checkpoint per consumer, instead of taking `publish` calls from one relay (see
+   * `broker/in-process.ts`). Absent on brokers (NATS): `startRelay` then publishes.
+   */
+  startRelay?(store: EventStore, options: RelayOptions): Subscription;
 }

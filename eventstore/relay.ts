@@ -25,10 +25,12 @@ export interface RelayOptions {
 
 /**
  * Starts the relay of `options.source` as a subscription (one active relay per service
- * across processes).
+ * across processes). A transport that keeps no messages of its own (the in-process one) relays
+ * itself, one position per consumer (`IntegrationTransport.startRelay`).
  * @returns the subscription; `close()` stops the relay
  */
 export function startRelay(store: EventStore, options: RelayOptions): Subscription {
+  if (options.transport.startRelay) return options.transport.startRelay(store, options);
   const types = Object.keys(options.publicEvents);
   return store.subscribe({
     ...options.subscription,

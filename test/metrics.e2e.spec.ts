@@ -63,7 +63,8 @@ describe('npm start serves /metrics on every port', () => {
     }
     const workflows = await scrape(serviceBase('workflows'));
     expect(workflows.value('flowgraph_eventstore_append_batches_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-    expect(workflows.all('flowgraph_subscription_lag_events', { subscription: 'relay:workflows' })).toHaveLength(1);
+    // The in-process transport relays per consumer: one lane (and lag series) per consumer of workflows' events.
+    expect(workflows.all('flowgraph_subscription_lag_events', { subscription: 'relay:workflows/monitoring-from-workflows' })).toHaveLength(1);
     await proc.stop();
   }, 180_000);
 
