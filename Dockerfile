@@ -11,7 +11,8 @@
 # mounts ${FLOWGRAPH_CORPUS_HOST_DIR:-../shared/corpus} read-only), or build a derived image
 # with `COPY <your corpus> /app/corpus`.
 
-# --- build: every dependency, Prisma clients generated, TypeScript transpiled into /src/dist ---
+# --- build: every dependency, Prisma clients generated, TypeScript transpiled into /src/dist,
+# the gateway's /monitor/ and /graphiql/ pages built with Vite into /src/dist/web/dist ---
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./

@@ -7,7 +7,8 @@
 // `.ts` import specifiers rewritten to `.js`, dynamic ones included), every other file of those
 // folders copied (GraphQL schemas, Prisma migrations, `.mjs` scripts), plus `package.json`,
 // `package-lock.json` and `supergraph.graphql`. Files find their assets through
-// `import.meta.url` exactly as in the source tree, so nothing else changes. Then:
+// `import.meta.url` exactly as in the source tree, so nothing else changes; and `web/dist/` (the
+// gateway's /monitor/ and /graphiql/ pages, built by bin/build-web.mjs when stale). Then:
 //
 //   cd dist && npm ci --omit=dev && node bin/start.js   (or bin/start-service.js <name>)
 //
@@ -22,6 +23,7 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { ensureWebBuilt } from './build-web.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Folders whose code the processes load (tests, benchmarks and CI scripts are left out). */
@@ -52,6 +54,10 @@ async function build(outDir) {
   for (const file of ROOT_FILES) await cp(path.join(ROOT, file), path.join(out, file));
   let transpiled = 0;
   for (const dir of RUNTIME_DIRS) transpiled += await buildDir(path.join(ROOT, dir), path.join(out, dir));
+  // The gateway's /monitor/ and /graphiql/ pages, built here (Vite is a dev dependency) and
+  // shipped as files: web/dist/ with its .stamp (the tree has no web/ sources to rebuild from).
+  if (!(await ensureWebBuilt())) throw new Error('the web pages cannot be built here: install the dev dependencies (npm ci)');
+  await cp(path.join(ROOT, 'web', 'dist'), path.join(out, 'web', 'dist'), { recursive: true, filter: (source) => !path.basename(source).startsWith('.') || path.basename(source) === '.stamp' });
   return { out, transpiled };
 }
 

@@ -23,6 +23,7 @@ import { SERVICES, serviceNamed } from '../config/services.ts';
 import { createServicePool } from '../config/database.ts';
 import { migrateServiceDatabase } from '../db/migrate.ts';
 import { startGateway } from '../gateway/server.ts';
+import { ensureWebBuilt } from './build-web.mjs';
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { parseTracingConfig, startTracing } from '../observability/tracing.ts';
@@ -65,6 +66,11 @@ async function runGateway(): Promise<void> {
     const tracing = startTracing(process.env, { defaultServiceName: 'gateway', logger });
     lifecycle.defer('tracing', () => tracing.shutdown());
     const { supergraphSdl, subgraphs } = await readSupergraph(config.supergraphPath);
+    // The /monitor/ and /graphiql/ pages: built when stale in a source tree, as they are in npm run build's.
+    const pagesBuilt = await ensureWebBuilt((line) => logger.info(line)).catch((error: unknown) => {
+      logger.error({ err: error }, 'building the /monitor/ and /graphiql/ pages failed: they answer 503');
+      return false;
+    });
     const gateway = await startGateway({
       supergraphSdl,
       subgraphUrlOverrides: subgraphUrlOverridesFromEnv(process.env, subgraphs.map((subgraph) => subgraph.name)),
@@ -81,6 +87,7 @@ async function runGateway(): Promise<void> {
     lifecycle.defer('gateway', () => gateway.close());
     lifecycle.throwIfStopping();
     console.log(`flowgraph gateway ready at ${gateway.url} (supergraph ${config.supergraphPath})`);
+    if (pagesBuilt) console.log(`live monitoring: ${new URL(gateway.url).origin}/monitor/ · GraphiQL: ${new URL(gateway.url).origin}/graphiql/`);
   });
 }
 

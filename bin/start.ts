@@ -16,6 +16,7 @@
  */
 import { readSupergraph } from '../gateway/supergraph.ts';
 import { startGateway } from '../gateway/server.ts';
+import { ensureWebBuilt } from './build-web.mjs';
 import { createAuthenticator } from '../gateway/auth.ts';
 import { identitySignerFromEnv, identityVerifierFromEnv } from '../federation/gatewayIdentity.ts';
 import { configOrExit, subgraphUrlOverridesFromEnv } from '../config/env.ts';
@@ -59,6 +60,12 @@ await lifecycle.start(async () => {
   // Registered first, so closed last: the spans of everything else's shutdown are flushed too.
   const tracing = startTracing(process.env, { defaultServiceName: 'flowgraph', logger });
   lifecycle.defer('tracing', () => tracing.shutdown());
+  // The /monitor/ and /graphiql/ pages, built (in a child process) while the databases start.
+  // A failed build is logged and the API served without them (the pages answer 503).
+  const webBuilt = ensureWebBuilt((line) => logger.info(line)).catch((error: unknown) => {
+    logger.error({ err: error }, 'building the /monitor/ and /graphiql/ pages failed: they answer 503');
+    return false;
+  });
   const { supergraphSdl, subgraphs } = await readSupergraph(config.gateway.supergraphPath);
   const inSupergraph = new Set(subgraphs.map((subgraph) => subgraph.name));
   for (const { definition } of config.services) {
@@ -118,6 +125,7 @@ await lifecycle.start(async () => {
   // republished on the next start) instead of publishing to a consumer that already left.
   lifecycle.defer('integration delivery', () => transport.close());
 
+  const pagesBuilt = await webBuilt;
   const gateway = await startGateway({
     supergraphSdl,
     subgraphUrlOverrides,
@@ -134,7 +142,9 @@ await lifecycle.start(async () => {
   lifecycle.defer('gateway', () => gateway.close());
   lifecycle.throwIfStopping();
 
-  console.log(`flowgraph gateway ready at ${gateway.url} — open it in a browser for Apollo Sandbox`);
+  const origin = new URL(gateway.url).origin;
+  console.log(`flowgraph gateway ready at ${gateway.url} — open it in a browser for Apollo Sandbox (needs internet)`);
+  if (pagesBuilt) console.log(`live monitoring: ${origin}/monitor/ · GraphiQL (works offline): ${origin}/graphiql/`);
   if (credentials.development) {
     const { jwtSecret, issuer, audience } = credentials.development;
     const token = await issueToken(jwtSecret, { subject: 'operator', role: 'operator' }, { issuer, audience, lifetimeSeconds: DEVELOPMENT_TOKEN_LIFETIME_SECONDS });

@@ -176,6 +176,33 @@ describe('gateway in front of real subgraphs', () => {
     }
   });
 
+  it('serves the built /monitor/ and /graphiql/ pages without a token (their queries need one)', async () => {
+    for (const page of ['monitor', 'graphiql']) {
+      const redirect = await fetch(new URL(`/${page}`, gateway.url), { redirect: 'manual' });
+      expect(redirect.status).toBe(308);
+      expect(redirect.headers.get('location')).toBe(`/${page}/`);
+      const index = await fetch(new URL(`/${page}/`, gateway.url));
+      expect(index.status).toBe(200);
+      expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(index.headers.get('cache-control')).toBe('no-cache');
+      expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const html = await index.text();
+      // Every script and style of the page is the gateway's own (Vite's hashed assets), no CDN.
+      const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('data:'));
+      expect(sources.length).toBeGreaterThan(0);
+      for (const source of sources) expect(source).toMatch(new RegExp(`^/${page}/`));
+      const script = sources.find((s) => s.endsWith('.js'))!;
+      const asset = await fetch(new URL(script, gateway.url));
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    }
+    const post = await fetch(new URL('/monitor/', gateway.url), { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    const unknown = await fetch(new URL('/nope', gateway.url));
+    expect(unknown.status).toBe(404);
+  });
+
   it('allows introspection in development', async () => {
     const result = await createGatewayClient(gateway.url).query('{ __schema { queryType { name } } }');
     expect(result.data).toEqual({ __schema: { queryType: { name: 'Query' } } });

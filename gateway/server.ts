@@ -12,6 +12,9 @@
  *   `status` `starting`, `stopping` or `not_ready` (and the failed checks) otherwise.
  * - `GET /metrics`: Prometheus metrics (`observability/gatewayMetrics.ts`), not authenticated
  *   (like `/health`: do not expose it publicly); `404` when metrics are off.
+ * - `GET /monitor/` (the live monitoring page) and `GET /graphiql/` (GraphiQL, the explorer that
+ *   works offline): static files built by `npm run build:web`, no token needed for the files
+ *   (`gateway/webAssets.ts`).
  * - anything else: `404`.
  *
  * Every operation passes the operation limits of `gateway/operationLimits.ts` (depth, aliases,
@@ -67,6 +70,7 @@ import { withServerSpan } from '../observability/httpSpans.ts';
 import { createGatewayMetrics, type GatewayMetricsOptions } from '../observability/gatewayMetrics.ts';
 import { METRICS_PATH } from '../observability/metrics.ts';
 import { parseMetricsConfig } from '../config/metricsConfig.ts';
+import { createWebAssets, type WebPage } from './webAssets.ts';
 
 /** graphql-js as Apollo Server loads it (CommonJS): its `GraphQLError` is the one Apollo recognises. */
 const { GraphQLError } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
@@ -156,6 +160,8 @@ export interface GatewayOptions {
    *   ConfigError when invalid), `processMetrics: false`
    */
   metrics?: GatewayMetricsOptions;
+  /** Folder of the built pages `/monitor/` and `/graphiql/` (`gateway/webAssets.ts`). @default `web/dist` */
+  webRoot?: string;
   /**
    * Merge identical subgraph queries in flight (same subgraph, body and forwarded identity;
    * never mutations), see `SubgraphDataSourceOptions.dedupeInFlight`. @default true
@@ -229,6 +235,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     error: (message: unknown) => log.error(String(message)),
   };
   const metrics = createGatewayMetrics({ ...options.metrics, enabled: options.metrics?.enabled ?? parseMetricsConfig(process.env).enabled });
+  const webAssets = createWebAssets(options.webRoot !== undefined ? { root: options.webRoot } : {});
   const gateway = new ApolloGateway({
     supergraphSdl: executableSdl,
     buildService: ({ name, url }) =>
@@ -382,6 +389,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return;
     }
     let handled: Promise<void>;
+    let page: WebPage | undefined;
     if (pathname === '/health/live' && (req.method === 'GET' || req.method === 'HEAD')) {
       handled = Promise.resolve(sendJson(res, 200, { status: 'ok' }));
     } else if ((pathname === '/health' || pathname === '/health/ready') && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -392,8 +400,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     } else if (pathname === METRICS_PATH) {
       req.resume();
       handled = metrics.handle(req, res);
+    } else if ((page = webAssets.pageOf(pathname)) !== undefined) {
+      handled = webAssets.handle(req, res, page, pathname, search);
     } else {
-      handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql, /health/live or /health/ready` }));
+      handled = Promise.resolve(sendJson(res, 404, { error: `No route ${req.method} ${pathname}: use /graphql, /monitor/, /graphiql/, /health/live or /health/ready` }));
     }
     handled.catch((error: unknown) => {
       log.error({ err: error }, 'gateway request failed');

@@ -7,7 +7,7 @@
  *   with data in `${FLOWGRAPH_DATA_DIR:-.data}/postgres-test` (reused between runs), and
  *   stopped at teardown.
  *
- * Also points `TMPDIR` (read by `os.tmpdir()` in the workers and every process they spawn) at a
+ * Builds the gateway's web pages when stale (bin/build-web.mjs). Also points `TMPDIR` (read by `os.tmpdir()` in the workers and every process they spawn) at a
  * directory of this run, removed at teardown (test/support/tmpdir.ts): no test leaves anything
  * in the machine's temporary directory.
  */
@@ -17,11 +17,34 @@ import { startEmbeddedPostgres } from '../../db/embedded.ts';
 import { redactUrl } from '../../db/url.ts';
 import { createRunTmpdir } from './tmpdir.ts';
 import { installTestAuthEnv } from './auth.ts';
+import { ensureWebBuilt } from '../../bin/build-web.mjs';
 
 /** Port of the embedded test server. */
 export const TEST_PG_PORT = 54330;
 
+/**
+ * The run's shared state: vitest calls a global setup once per project (vitest.config.ts has
+ * two, and the root config), in one process; the first call does the work, later ones share it,
+ * and the last teardown undoes it (nesting `TMPDIR` or starting a second embedded PostgreSQL on
+ * the same port would break the run).
+ */
+const shared = globalThis as { __flowgraphTestSetup?: { users: number; ready: Promise<() => Promise<void>> } };
+
 export default async function setup(): Promise<() => Promise<void>> {
+  const state = (shared.__flowgraphTestSetup ??= { users: 0, ready: setUpOnce() });
+  state.users++;
+  const teardown = await state.ready;
+  return async () => {
+    if (--state.users > 0) return;
+    shared.__flowgraphTestSetup = undefined;
+    await teardown();
+  };
+}
+
+async function setUpOnce(): Promise<() => Promise<void>> {
+  // The gateway's /monitor/ and /graphiql/ pages (browser tests, every npm start of a test),
+  // built once here when web/ changed, so no test process builds them concurrently.
+  if (!(await ensureWebBuilt())) throw new Error('the web pages (web/) cannot be built: the dev dependencies are missing (npm ci)');
   // Client-token secret and the gateway's identity keys, shared by every worker (test/support/auth.ts).
   installTestAuthEnv();
   const tmp = await createRunTmpdir();
