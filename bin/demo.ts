@@ -21,7 +21,7 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { createGatewayClient } from '../client/gatewayClient.ts';
 import { definePipelineWorkflow, PIPELINE_STEPS, runPipeline, type PipelineResult } from '../client/pipeline.ts';
-import { fetchTrace, formatTrace } from '../client/trace.ts';
+import { fetchTraceWhen, formatTrace, pipelineTraceComplete } from '../client/trace.ts';
 import { CORPUS_HINT, corpusProblem, resolveCorpusDir } from '../config/corpus.ts';
 import { configOrExit, optionalHttpUrlVar, parseCommonEnv, parseEnv } from '../config/env.ts';
 import { clientTokenSigner, issueToken } from '../config/authSecrets.ts';
@@ -139,6 +139,7 @@ for (const f of failures) console.log(`${f.file}: FAILED — ${f.error}`);
 const traced = results.find((r) => r.status === 'COMPLETED') ?? results[0];
 if (traced) {
   console.log(`trace of ${traced.corpusFile} (correlation id ${traced.correlationId}):`);
-  console.log(formatTrace(await fetchTrace(client, traced.correlationId, 10_000), { maxRepeats: 3 }));
+  // Monitoring consumes each service at its own position: wait (up to 10 s) until it has observed the whole run.
+  console.log(formatTrace(await fetchTraceWhen(client, traced.correlationId, pipelineTraceComplete(traced.chunkCount), { first: 10_000 }), { maxRepeats: 3 }));
 }
 process.exitCode = failures.length > 0 || notCompleted.length > 0 ? 1 : 0;

@@ -37,6 +37,51 @@ export async function fetchTrace(client: GatewayClient, correlationId: string, f
 }
 
 /**
+ * Reads the trace of `correlationId` until `until(trace)` holds, every `intervalMs` (default 250),
+ * for at most `timeoutMs` (default 10,000); returns the last trace read (which may still fail
+ * `until`, or be `null`, when time ran out: the caller decides what that means).
+ *
+ * Monitoring's read model is eventually consistent: it consumes each service's integration
+ * events at its own position (NATS durable consumers; the in-process transport's lanes,
+ * `broker/in-process.ts`), so when a run has completed in workflows, monitoring may not have
+ * observed every knowledge or content event of it yet.
+ * @throws what `fetchTrace` throws (GraphQL or HTTP errors); RangeError for a non-positive interval or a negative timeout
+ */
+export async function fetchTraceWhen(
+  client: GatewayClient,
+  correlationId: string,
+  until: (trace: TraceView) => boolean,
+  options: { first?: number; timeoutMs?: number; intervalMs?: number } = {},
+): Promise<TraceView | null> {
+  const intervalMs = options.intervalMs ?? 250;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  if (!(intervalMs > 0)) throw new RangeError(`fetchTraceWhen: intervalMs must be > 0, got ${intervalMs}`);
+  if (!(timeoutMs >= 0)) throw new RangeError(`fetchTraceWhen: timeoutMs must be >= 0, got ${timeoutMs}`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const trace = await fetchTrace(client, correlationId, options.first);
+    if ((trace && until(trace)) || Date.now() >= deadline) return trace;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * `until` for a document pipeline run's trace (client/pipeline.ts): monitoring has observed the
+ * run's end in workflows (`RunFailed` or `RunCancelled`: nothing more), and for `RunCompleted`
+ * also every `DocumentChunked` of content (`chunkCount`, when known) and knowledge's
+ * `DocumentEntitiesExtracted`.
+ */
+export function pipelineTraceComplete(chunkCount: number | null | undefined): (trace: TraceView) => boolean {
+  return (trace) => {
+    const types = trace.events.map((e) => `${e.event.source}.${e.event.type}`);
+    if (types.includes('workflows.RunFailed') || types.includes('workflows.RunCancelled')) return true;
+    if (!types.includes('workflows.RunCompleted')) return false;
+    const chunks = types.filter((t) => t === 'content.DocumentChunked').length;
+    return types.includes('knowledge.DocumentEntitiesExtracted') && (chunkCount == null || chunks >= chunkCount);
+  };
+}
+
+/**
  * Formats a trace as an indented tree, one line per event: `+<ms since start>  <source>.<Type>
  * (<ms after its cause>)`. When one cause has more than `maxRepeats` consecutive effects that
  * caused nothing further (a book's hundreds of DocumentChunked, an extraction's

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePipelineWorkflow, runPipeline, type PipelineResult } from '../client/pipeline.ts';
-import { fetchTrace } from '../client/trace.ts';
+import { fetchTraceWhen, pipelineTraceComplete } from '../client/trace.ts';
 import { chunkText } from '../subgraphs/content/text/chunkText.ts';
 import { decodeText } from '../subgraphs/content/text/decodeText.ts';
 import { requireCorpus } from '../config/corpus.ts';
@@ -89,7 +89,7 @@ describe('the document pipeline across services, through the gateway', () => {
 
   it("the run's trace crosses the three services in causal order, and its timeline is on WorkflowRun", async () => {
     const r = results.get('jekyll-and-hyde.txt')!;
-    const trace = await fetchTrace(client, r.correlationId, 5000);
+    const trace = await fetchTraceWhen(client, r.correlationId, pipelineTraceComplete(r.chunkCount), { first: 5000 });
     expect(trace).not.toBeNull();
     expect(trace!.sources).toEqual(['content', 'knowledge', 'workflows']);
     const types = trace!.events.map((e) => `${e.event.source}.${e.event.type}`);

@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePipelineWorkflow, runPipeline } from '../client/pipeline.ts';
-import { fetchTrace } from '../client/trace.ts';
+import { fetchTraceWhen, pipelineTraceComplete } from '../client/trace.ts';
 import { streamNameOf } from '../broker/nats.ts';
 import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
@@ -81,7 +81,7 @@ describe('each service in its own process, joined by NATS', () => {
     expect(result.steps.map((s) => s.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
     expect(result.chunkCount).toBeGreaterThan(50);
     expect(result.entityCount).toBeGreaterThan(10);
-    const trace = await fetchTrace(client, result.correlationId, 10_000);
+    const trace = await fetchTraceWhen(client, result.correlationId, pipelineTraceComplete(result.chunkCount), { first: 10_000 });
     expect(trace?.sources).toEqual(['content', 'knowledge', 'workflows']);
     expect(trace!.events.filter((e) => e.event.type === 'DocumentChunked')).toHaveLength(result.chunkCount!);
     // Nothing observed twice although knowledge's consumers were redelivered to after the restart.
