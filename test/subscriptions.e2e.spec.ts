@@ -209,7 +209,7 @@ describe('runUpdated through the gateway with Apollo Client, during the corpus p
       }),
       approval,
     ]);
-    // The current timeline, once monitoring has observed the run's last event (it observes each
+    // The current timeline, once monitoring has observed the whole run (it observes each
     // service's events a little after they happen).
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -217,7 +217,14 @@ describe('runUpdated through the gateway with Apollo Client, during the corpus p
         `query($id: ID!) { run(id: $id) { status version timeline(first: 10000) { event { eventId source type streamId streamPosition occurredAt } } } runHistory(runId: $id) { type streamPosition recordedAt } }`,
         { id: runId },
       ));
-      if (finalRun.timeline.some((t) => t.event.type === 'RunCompleted') || Date.now() > deadline) break;
+      // Monitoring consumes each service at its own position: the run's end in workflows does not
+      // mean it has observed every chunk of content and knowledge's extraction yet.
+      const types = finalRun.timeline.map((t) => `${t.event.source}.${t.event.type}`);
+      const whole =
+        types.includes('workflows.RunCompleted') &&
+        types.includes('knowledge.DocumentEntitiesExtracted') &&
+        types.filter((t) => t === 'content.DocumentChunked').length >= expectedChunks;
+      if (whole || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }, 130_000 + RUN_TIMEOUT_MS);
