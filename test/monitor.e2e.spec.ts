@@ -328,7 +328,10 @@ describe('the /monitor page in headless Chromium', () => {
     await runRow(page, runId).and(page.locator('[data-status=COMPLETED]')).waitFor({ timeout: 30_000 });
     // The feed, finally: every event of the run once, in order, after the retry too.
     await page.click('[data-testid=nav-events]');
-    await expect.poll(async () => (await pageFeedOf(page, correlationId)).at(-1)?.type, { timeout: 30_000 }).toBe('RunCompleted');
+    // Monitoring observes the run's end a moment after workflows (its own NATS consumer): first
+    // the API's feed (a failure here is monitoring's lag, not the page's), then the page's.
+    await expect.poll(async () => (await feedOf(correlationId)).at(-1)?.type, { timeout: 60_000, message: "monitoring's eventFeed (API) never ended with RunCompleted" }).toBe('RunCompleted');
+    await expect.poll(async () => (await pageFeedOf(page, correlationId)).at(-1)?.type, { timeout: 30_000, message: "the page's feed never showed the RunCompleted the API has" }).toBe('RunCompleted');
     await expectSameFeed(page, correlationId);
 
     // 5. The document and an entity's neighbours.
