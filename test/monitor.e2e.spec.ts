@@ -23,7 +23,7 @@
  * No request may leave the gateway's origin and the page may raise no error.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -35,7 +35,8 @@ import { requireCorpus } from '../config/corpus.ts';
 import { SERVICES } from '../config/services.ts';
 import { mustGraphQL } from '../federation/testing/graphqlClient.ts';
 import { testAuthEnv, testToken } from './support/auth.ts';
-import { launchBrowser, screenshot, watchPage } from './support/browser.ts';
+import { launchBrowser, screenshot, SCREENSHOT_DIR, watchPage } from './support/browser.ts';
+import { recordSockets, socketLog } from './support/socketRecorder.ts';
 import { createGatewayClient, type GatewayClient } from './support/client.ts';
 import { freeServicePorts, freshServiceDatabases, spawnFlowgraph, startServiceAlone, waitForHealth, type FlowgraphProcess } from './support/process.ts';
 
@@ -136,6 +137,7 @@ describe('the /monitor page in headless Chromium', () => {
   const openSignedIn = async (role: 'viewer' | 'operator' = 'operator'): Promise<{ page: Page; problems: string[] }> => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    await recordSockets(page);
     const { problems } = watchPage(page, base);
     page.on('console', (message) => {
       // Chromium's own line for each refused reconnect while the gateway is down is expected.
@@ -198,8 +200,41 @@ describe('the /monitor page in headless Chromium', () => {
         return JSON.stringify(last.onPage) === JSON.stringify(last.api);
       }, { timeout: 30_000 })
       .toBe(true)
-      .catch(() => expect(last.onPage).toEqual(last.api));
+      .catch(async () => {
+        const why = await explainMissing(page, last.api, last.onPage);
+        expect(last.onPage, why).toEqual(last.api);
+      });
     return last.api;
+  };
+
+  /**
+   * Why the page lacks events the API has, for a failure message: for each missing event, whether
+   * the page's socket received it (then the page lost it) or not (the gateway never sent it), the
+   * page's MonitorFeed subscribes and its socket closes. The processes' outputs are saved beside
+   * the screenshots (`monitor-e2e-<name>.log`).
+   */
+  const explainMissing = async (page: Page, api: FeedNode[], onPage: FeedNode[]): Promise<string> => {
+    const shown = new Set(onPage.map((e) => `${e.source}:${e.eventId}`));
+    const log = await socketLog(page);
+    const missing = api.filter((e) => !shown.has(`${e.source}:${e.eventId}`));
+    const lines = missing.map((e) => {
+      const got = log.find((entry) => entry.kind === 'in' && entry.eventId === e.eventId);
+      return `${e.source} ${e.type} ${e.eventId}: ${got ? `received on socket ${got.socket} at ${new Date(got.at).toISOString()} (op ${got.id}): the page lost it` : 'never received by the page'}`;
+    });
+    const feedOps = log.filter((entry) => entry.kind === 'out' && entry.operation?.startsWith('MonitorFeed'));
+    const ended = log.filter((entry) => entry.kind === 'close' || (entry.kind === 'in' && (entry.detail === 'error' || entry.detail === 'complete') && feedOps.some((op) => op.id === entry.id && op.socket === entry.socket)));
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    const outputs: [string, FlowgraphProcess | null][] = [['gateway', gateway], ...services.entries()];
+    for (const [name, child] of outputs) if (child) writeFileSync(path.join(SCREENSHOT_DIR, `monitor-e2e-${name}.log`), child.output());
+    writeFileSync(path.join(SCREENSHOT_DIR, 'monitor-e2e-socket.json'), JSON.stringify(log, null, 1));
+    const at = (t: number) => new Date(t).toISOString();
+    return [
+      `${missing.length} of the API's ${api.length} events are not on the page:`,
+      ...lines,
+      `MonitorFeed subscribes: ${feedOps.map((op) => `${at(op.at)} socket ${op.socket} op ${op.id} ${op.operation}`).join('; ') || 'none'}`,
+      `feed ends and socket closes: ${ended.map((entry) => `${at(entry.at)} socket ${entry.socket} ${entry.kind} ${entry.detail}${entry.id ? ` op ${entry.id}` : ''}`).join('; ') || 'none'}`,
+      `(socket log and process outputs in ${SCREENSHOT_DIR})`,
+    ].join('\n');
   };
 
   /**
@@ -331,7 +366,13 @@ describe('the /monitor page in headless Chromium', () => {
     // Monitoring observes the run's end a moment after workflows (its own NATS consumer): first
     // the API's feed (a failure here is monitoring's lag, not the page's), then the page's.
     await expect.poll(async () => (await feedOf(correlationId)).at(-1)?.type, { timeout: 60_000, message: "monitoring's eventFeed (API) never ended with RunCompleted" }).toBe('RunCompleted');
-    await expect.poll(async () => (await pageFeedOf(page, correlationId)).at(-1)?.type, { timeout: 30_000, message: "the page's feed never showed the RunCompleted the API has" }).toBe('RunCompleted');
+    await expect
+      .poll(async () => (await pageFeedOf(page, correlationId)).at(-1)?.type, { timeout: 30_000 })
+      .toBe('RunCompleted')
+      .catch(async (error: unknown) => {
+        const api = await feedOf(correlationId);
+        throw new Error(`the page's feed never showed the RunCompleted the API has\n${await explainMissing(page, api, await pageFeedOf(page, correlationId))}`, { cause: error });
+      });
     await expectSameFeed(page, correlationId);
 
     // 5. The document and an entity's neighbours.
@@ -487,4 +528,61 @@ describe('the /monitor page in headless Chromium', () => {
     expect(problems).toEqual([]);
     await page.context().close();
   }, 300_000);
+
+  it('resumes a feed the gateway ended: monitoring restarted with a new cursor secret refuses the page\'s cursor, the page starts over', async () => {
+    const { page, problems } = await openSignedIn('viewer');
+    // The feed has received an event: the page holds a cursor signed with monitoring's secret.
+    await waitForFeedSubscribed(page);
+    const feedOpsBefore = (await socketLog(page)).filter((entry) => entry.kind === 'out' && entry.operation?.startsWith('MonitorFeed')).length;
+
+    // Monitoring comes back with another secret (the old one dropped, not rotated): the gateway's
+    // upstream re-subscribes with the last cursor, monitoring refuses it, and the gateway ends the
+    // page's subscription with INVALID_CURSOR, its socket staying open.
+    expect(await services.get('monitoring')!.stop()).toEqual({ code: 0, signal: null });
+    services.set(
+      'monitoring',
+      await startServiceAlone('monitoring', {
+        databases: databases.env,
+        ports: ports.env,
+        natsUrl: NATS_URL,
+        natsNamespace: namespace,
+        cursorSecret: randomBytes(32).toString('base64'),
+        corpusDir: CORPUS_DIR,
+      }),
+    );
+    await expect
+      .poll(async () => (await socketLog(page)).some((entry) => entry.kind === 'in' && entry.detail === 'error' && entry.code === 'INVALID_CURSOR'), { timeout: 30_000 })
+      .toBe(true);
+
+    // The page subscribed again, without a cursor, on the same socket, and shows what happens now.
+    await expect
+      .poll(async () => {
+        const log = await socketLog(page);
+        const feedOps = log.filter((entry) => entry.kind === 'out' && entry.operation?.startsWith('MonitorFeed'));
+        return { resubscribed: feedOps.slice(feedOpsBefore).some((op) => op.operation === 'MonitorFeed'), closes: log.filter((entry) => entry.kind === 'close').length };
+      }, { timeout: 10_000 })
+      .toEqual({ resubscribed: true, closes: 0 });
+    const { defineWorkflow } = await api.mustQuery<{ defineWorkflow: { id: string } }>(
+      /* GraphQL */ `mutation($input: DefineWorkflowInput!) { defineWorkflow(input: $input) { id } }`,
+      { input: { name: 'monitor resume', steps: [{ name: 'wait', kind: 'EXTERNAL', timeoutMs: 3_600_000 }] } },
+    );
+    await page.click('[data-testid=nav-events]');
+    // The new subscription starts at monitoring's head once its upstream is set up: a run or two may pass first.
+    await expect
+      .poll(
+        async () => {
+          const { runId } = await startRun(defineWorkflow.id, {});
+          return page
+            .locator(`[data-testid=feed-item][data-run-id="${runId}"]`)
+            .first()
+            .waitFor({ state: 'attached', timeout: 3_000 })
+            .then(() => true, () => false);
+        },
+        { timeout: 30_000, interval: 50 },
+      )
+      .toBe(true);
+    expect(await page.locator('[data-testid=connection-state]').getAttribute('data-state')).toBe('live');
+    await screenshot(page, 'monitor-feed-resumed');
+    expect(problems).toEqual([]);
+  });
 });

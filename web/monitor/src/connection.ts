@@ -22,6 +22,7 @@
  */
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import { gatewayEndpoints, storedToken } from '../../shared/session.ts';
+import { resumeDelayMs, resumptionAfter } from './resume.ts';
 import { createStore, type Store } from './store.ts';
 
 /** What the connection badge shows (`data-state`). */
@@ -226,7 +227,11 @@ export interface LiveSubscriptionOptions<T> {
   occurredAtOf(data: T): number;
   /** Called with each update, once (deduplicated by cursor). */
   onData(data: T): void;
-  /** Called with errors the gateway sends (the subscription ends; after CURSOR_EXPIRED it starts over without a cursor). */
+  /**
+   * Called with errors the gateway sends. The subscription then resumes as `resume.ts` says: from
+   * its last cursor after a backoff (a transient error, or the gateway completing it), over
+   * without a cursor (CURSOR_EXPIRED, INVALID_CURSOR), or not at all (FORBIDDEN, bad input...).
+   */
   onError?(error: OperationError): void;
   /** The cursor to resume after, e.g. one kept from before. */
   after?: string | null;
@@ -244,6 +249,9 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
   cursor: string | null;
   private release: (() => void) | null = null;
   private generation = 0;
+  /** Retries since the last update (for the backoff). */
+  private retries = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly seen = new Set<string>();
   private readonly seenOrder: string[] = [];
 
@@ -278,12 +286,20 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
         next: (result) => {
           if (generation !== this.generation) return;
           if (result.errors?.length) {
-            this.failed(new OperationError(describeErrors(result.errors as GraphQLErrorLike[]), result.errors as GraphQLErrorLike[]));
-            return;
+            // The operation stays open: a partial update is still shown, the errors reported.
+            const error = new OperationError(describeErrors(result.errors as GraphQLErrorLike[]), result.errors as GraphQLErrorLike[]);
+            if (resumptionAfter(error.code) === 'restart') return this.failed(error);
+            this.options.onError?.(error);
           }
           const data = result.data as T | undefined;
           if (!data) return;
-          const cursor = this.options.cursorOf(data);
+          let cursor: string;
+          try {
+            cursor = this.options.cursorOf(data);
+          } catch {
+            return; // the root field itself failed (null): nothing to show
+          }
+          this.retries = 0;
           if (this.remember(cursor)) {
             this.cursor = cursor;
             this.options.onData(data);
@@ -294,10 +310,14 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
         error: (error) => {
           if (generation !== this.generation) return;
           caughtUp();
+          // Anything else is the socket closing: the client's `closed` and `connected` handlers resume it.
           if (Array.isArray(error)) this.failed(new OperationError(describeErrors(error as GraphQLErrorLike[]), error as GraphQLErrorLike[]));
         },
         complete: () => {
-          if (generation === this.generation) caughtUp();
+          if (generation !== this.generation) return;
+          caughtUp();
+          // The gateway ended it, the socket still open (our own stop() bumped the generation first).
+          this.resume('complete');
         },
       },
     );
@@ -306,6 +326,7 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
 
   stop(): void {
     this.generation++;
+    clearTimeout(this.retryTimer);
     const release = this.release;
     this.release = null;
     release?.();
@@ -318,10 +339,26 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
 
   private failed(error: OperationError): void {
     this.options.onError?.(error);
-    if (error.code === 'CURSOR_EXPIRED') {
+    this.resume(error.code);
+  }
+
+  /** After the gateway ended the subscription: see `resume.ts`. */
+  private resume(code: string | undefined): void {
+    // Ends the operation on the gateway too, when it is still open (a `next` with a cursor error).
+    this.stop();
+    const resumption = resumptionAfter(code);
+    if (resumption === 'stop') return;
+    if (resumption === 'restart') {
       this.cursor = null;
-      void this.start();
+      if (connected) void this.start();
+      return;
     }
+    const generation = this.generation;
+    this.retryTimer = setTimeout(() => {
+      // Stopped, restarted or disposed meanwhile, or the socket is down (`connected` resumes it).
+      if (generation !== this.generation || !connected || !subscriptions.has(this as LiveSubscriptionImpl<unknown>)) return;
+      void this.start();
+    }, resumeDelayMs(this.retries++));
   }
 
   /** Records a cursor; false when it was seen already (a replayed duplicate). */
