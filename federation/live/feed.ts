@@ -94,7 +94,10 @@ export interface Feed extends FollowerFeed {
   join(options: JoinOptions): { live: Promise<void>; leave(): void };
   /** Members joined and not yet stopped. */
   readonly size: number;
-  /** Sets where the feed starts (the follower's position when it registered). */
+  /**
+   * Sets where the feed starts (the follower's position when it registered), unless a page it
+   * received since reaches further: members joining then replay up to that page's end.
+   */
   start(position: LogPosition): void;
   close(): void;
 }
@@ -320,7 +323,9 @@ export function createFeed<TArgs extends Record<string, unknown>>(options: FeedO
       return members().length;
     },
     start(position) {
-      startedThrough = position;
+      // Never back: the follower may have handed out a page between `register` and this call
+      // (the feed took it with nobody joined yet); members must replay up to it, not to `position`.
+      if (startedThrough === null || compareLogPositions(position, startedThrough) > 0) startedThrough = position;
       ready?.();
     },
     push(events, position) {
