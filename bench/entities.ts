@@ -7,7 +7,7 @@
  * each, published through the in-process transport), the monitoring service on it, and
  * `--concurrency` closed-loop clients, each request checked (20 entities, 5 entries each, the
  * asked ids in order). Printed per round and as the median: requests/s, p50/p99 latency, SQL
- * statements per request (the pool's `query` counted), PostgreSQL CPU ms per request (utime +
+ * statements per request (every client's `query` counted, BEGIN/SET LOCAL/COMMIT aside), PostgreSQL CPU ms per request (utime +
  * stime of the database's backends, /proc/<pid>/stat) and this process's CPU ms per request.
  *
  * Flags: --duration <s> (5), --rounds <n> (3), --concurrency <n> (8), --runs <n> (1000).
@@ -52,11 +52,18 @@ const db = await createMigratedBenchDatabase(adminUrl, 'entities', 'monitoring')
 const pool = new pg.Pool({ connectionString: db.url, max: 10, idleTimeoutMillis: 0 });
 pool.on('error', () => {});
 let statements = 0;
-const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-(pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-  statements++;
-  return query(...args);
-};
+// Counted on every client (pool.query runs on one too), transaction control aside: the timelines
+// run in a read-only transaction with jit off (subgraphs/monitoring/readModel.ts withoutJit).
+const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK|SET LOCAL)\b/i;
+pool.on('connect', (client) => {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const first = args[0];
+    const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text ?? '';
+    if (!TRANSACTION_CONTROL.test(text)) statements++;
+    return query(...args);
+  };
+});
 const transport = createInProcessTransport();
 const service = await startMonitoringService({ pool, port: 0, logger: silentLogger, transport });
 try {

@@ -235,6 +235,37 @@ export function observedEventViewOf(recorded: RecordedEvent): ObservedEventView 
   };
 }
 
+/**
+ * Runs `work` on a pooled client in a read-only transaction with `jit = off` (SET LOCAL: nothing
+ * outlives the transaction, so it is safe behind a transaction-mode PgBouncer too).
+ *
+ * Why: the timelines' recursive statement runs with a generic plan whose estimates (a recursive
+ * CTE is guessed at ten times its start) pass PostgreSQL's `jit_above_cost`, so every execution
+ * compiled itself with LLVM first: EXPLAIN ANALYZE of one 20-run `_entities` batch on
+ * `bench:gateway --peers` data spent 506 ms of its 673 ms in JIT (generation, inlining,
+ * optimisation, emission) for 93 rows. The statement's own work is milliseconds.
+ * @throws whatever `work` or the database throws (the transaction is rolled back)
+ */
+async function withoutJit<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL jit = off');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      // The connection itself failed: do not hand it out again.
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
 /** Creates the read model on the monitoring pool and its Prisma client (the caller owns both). */
 export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel {
   const readModel: ReadModel = {
@@ -288,7 +319,7 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
       // One statement for every timeline asked: the causation closure of every run at once (a
       // row per run and event: an event caused by two runs' events is in both), then each
       // request's cut (until, own stream position) and its first `lim` entries in timeline order.
-      const { rows } = await pool.query<ObservedRow & { request: number; cause_occurred_at: Date | null }>({
+      const { rows } = await withoutJit(pool, (client) => client.query<ObservedRow & { request: number; cause_occurred_at: Date | null }>({
         // A named statement: parsed and planned once per connection (its plan does not depend on the arrays' values).
         name: 'monitoring.runTimelines',
         text: `WITH RECURSIVE request AS (
@@ -315,7 +346,7 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
           WHERE o.rank <= o.lim
           ORDER BY o.request, o.rank`,
         values: [valid.map((v) => v.runId), valid.map((v) => v.limit), valid.map((v) => v.until), valid.map((v) => v.atMost)],
-      });
+      }));
       const byRequest = valid.map(() => [] as (ObservedRow & { cause_occurred_at: Date | null })[]);
       for (const row of rows) byRequest[row.request - 1]!.push(row);
       valid.forEach((v, i) => {
