@@ -37,11 +37,16 @@ export interface SocketEntry {
 /** Installs the recorder on `page` (before `page.goto`). */
 export async function recordSockets(page: Page): Promise<void> {
   await page.addInitScript((max: number) => {
-    const w = window as unknown as { __socketLog: unknown[]; WebSocket: typeof WebSocket };
-    const log: unknown[] = (w.__socketLog = []);
-    const push = (entry: Record<string, unknown>) => {
-      log.push({ at: Date.now(), ...entry });
-      if (log.length > max) log.splice(0, log.length - max);
+    // Raw strings only: parsing happens in socketLog(), off the page's hot path (the
+    // responsiveness test measures this page's main thread).
+    const w = window as unknown as { __socketLog: { log: unknown[][]; dropped: number }; WebSocket: typeof WebSocket };
+    const state = (w.__socketLog = { log: [] as unknown[][], dropped: 0 });
+    const push = (socket: number, kind: string, detail: string) => {
+      state.log.push([Date.now(), socket, kind, detail]);
+      if (state.log.length > max) {
+        state.log.splice(0, max / 2);
+        state.dropped += max / 2;
+      }
     };
     const Native = w.WebSocket;
     let sockets = 0;
@@ -49,35 +54,12 @@ export async function recordSockets(page: Page): Promise<void> {
       constructor(url: string | URL, protocols?: string | string[]) {
         super(url, protocols);
         const socket = sockets++;
-        push({ socket, kind: 'open', detail: String(url) });
-        this.addEventListener('close', (event) => push({ socket, kind: 'close', detail: String((event as CloseEvent).code) }));
-        this.addEventListener('message', (event) => {
-          try {
-            type Errors = { extensions?: { code?: string } }[];
-            const message = JSON.parse(String((event as MessageEvent).data)) as {
-              type: string;
-              id?: string;
-              payload?: Errors | { data?: Record<string, { event?: { type?: string; eventId?: string } } | null>; errors?: Errors };
-            };
-            const payload = message.payload;
-            const result = payload && !Array.isArray(payload) ? payload : undefined;
-            const root = message.type === 'next' ? Object.values(result?.data ?? {})[0] : undefined;
-            const errors = Array.isArray(payload) ? payload : result?.errors;
-            push({ socket, kind: 'in', detail: message.type, id: message.id, eventType: root?.event?.type, eventId: root?.event?.eventId, code: errors?.[0]?.extensions?.code });
-          } catch {
-            push({ socket, kind: 'in', detail: 'unparsable' });
-          }
-        });
+        push(socket, 'open', String(url));
+        this.addEventListener('close', (event) => push(socket, 'close', String((event as CloseEvent).code)));
+        this.addEventListener('message', (event) => push(socket, 'in', String((event as MessageEvent).data)));
         const send = this.send.bind(this);
         this.send = (data: string | ArrayBufferLike | Blob | ArrayBufferView) => {
-          try {
-            const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: { query?: string; variables?: Record<string, unknown> } };
-            const name = /(?:subscription|query|mutation)\s+(\w+)/.exec(message.payload?.query ?? '')?.[1] ?? '';
-            const after = message.payload?.variables?.after;
-            push({ socket, kind: 'out', detail: message.type, id: message.id, operation: message.type === 'subscribe' ? `${name}${typeof after === 'string' ? ' after' : ''}` : undefined });
-          } catch {
-            push({ socket, kind: 'out', detail: 'unparsable' });
-          }
+          push(socket, 'out', typeof data === 'string' ? data : '(binary)');
           send(data);
         };
       }
@@ -86,7 +68,36 @@ export async function recordSockets(page: Page): Promise<void> {
   }, MAX_ENTRIES);
 }
 
-/** The entries recorded so far (oldest first). */
-export function socketLog(page: Page): Promise<SocketEntry[]> {
-  return page.evaluate(() => (window as unknown as { __socketLog?: SocketEntry[] }).__socketLog ?? []);
+/**
+ * The entries recorded so far (oldest first), parsed. `dropped` counts the oldest entries
+ * discarded past {@link MAX_ENTRIES}: when it is not 0, "never received" may mean "dropped".
+ */
+export async function socketLog(page: Page): Promise<SocketEntry[] & { dropped: number }> {
+  const { log, dropped } = await page.evaluate(
+    () => (window as unknown as { __socketLog?: { log: [number, number, string, string][]; dropped: number } }).__socketLog ?? { log: [], dropped: 0 },
+  );
+  type Errors = { extensions?: { code?: string } }[];
+  const entries = log.map(([at, socket, kind, detail]): SocketEntry => {
+    if (kind !== 'in' && kind !== 'out') return { at, socket, kind: kind as SocketEntry['kind'], detail };
+    try {
+      const message = JSON.parse(detail) as {
+        type: string;
+        id?: string;
+        payload?: Errors | { data?: Record<string, { event?: { type?: string; eventId?: string } } | null>; errors?: Errors; query?: string; variables?: Record<string, unknown> };
+      };
+      const payload = message.payload;
+      const result = payload && !Array.isArray(payload) ? payload : undefined;
+      if (kind === 'out') {
+        const name = /(?:subscription|query|mutation)\s+(\w+)/.exec(result?.query ?? '')?.[1] ?? '';
+        const after = result?.variables?.after;
+        return { at, socket, kind, detail: message.type, id: message.id, ...(message.type === 'subscribe' ? { operation: `${name}${typeof after === 'string' ? ' after' : ''}` } : {}) };
+      }
+      const root = message.type === 'next' ? Object.values(result?.data ?? {})[0] : undefined;
+      const errors = Array.isArray(payload) ? payload : result?.errors;
+      return { at, socket, kind, detail: message.type, id: message.id, eventType: root?.event?.type, eventId: root?.event?.eventId, code: errors?.[0]?.extensions?.code };
+    } catch {
+      return { at, socket, kind, detail: 'unparsable' };
+    }
+  });
+  return Object.assign(entries, { dropped });
 }

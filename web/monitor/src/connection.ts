@@ -299,8 +299,9 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
           } catch {
             return; // the root field itself failed (null): nothing to show
           }
-          this.retries = 0;
           if (this.remember(cursor)) {
+            // Only a new update shows the subscription works again (a replayed one may precede the same failure).
+            this.retries = 0;
             this.cursor = cursor;
             this.options.onData(data);
           }
@@ -346,11 +347,20 @@ class LiveSubscriptionImpl<T> implements LiveSubscription {
   private resume(code: string | undefined): void {
     // Ends the operation on the gateway too, when it is still open (a `next` with a cursor error).
     this.stop();
-    const resumption = resumptionAfter(code);
+    // Disposed meanwhile (e.g. by its onError): nothing to resume.
+    if (!subscriptions.has(this as LiveSubscriptionImpl<unknown>)) return;
+    let resumption = resumptionAfter(code);
     if (resumption === 'stop') return;
+    // A cursor error without a cursor cannot be cured by dropping it: back off like any other.
+    if (resumption === 'restart' && this.cursor === null) resumption = 'retry';
     if (resumption === 'restart') {
       this.cursor = null;
-      if (connected) void this.start();
+      if (connected) {
+        void this.start();
+        // What happened between the lost cursor and now is not replayed: the views' snapshots
+        // (the reconnect tasks, e.g. the runs list) are taken again.
+        for (const task of reconnectTasks) void task().catch(() => undefined);
+      }
       return;
     }
     const generation = this.generation;
