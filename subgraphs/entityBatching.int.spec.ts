@@ -19,17 +19,23 @@ import { startMonitoringService, type MonitoringService } from './monitoring/ser
 import { sagaRun, type SagaRun } from './monitoring/testing/sagaEvents.ts';
 import { startWorkflowsService, type WorkflowsService } from './workflows/service.ts';
 
-/** A pool on `db` whose statements are recorded (their SQL text). */
+/**
+ * A pool on `db` whose statements are recorded (their SQL text): on every client, so that both
+ * `pool.query` (which runs on a client) and statements on a checked-out client (monitoring's
+ * timelines run in a transaction) are seen, each once.
+ */
 function countingPool(db: TestDatabase): { pool: pg.Pool; statements: string[] } {
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});
   const statements: string[] = [];
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const text = args[0];
-    statements.push(typeof text === 'string' ? text : String((text as { text?: unknown })?.text));
-    return query(...args);
-  };
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const text = args[0];
+      statements.push(typeof text === 'string' ? text : String((text as { text?: unknown })?.text));
+      return query(...args);
+    };
+  });
   return { pool, statements };
 }
 
