@@ -7,7 +7,7 @@
  * each, published through the in-process transport), the monitoring service on it, and
  * `--concurrency` closed-loop clients, each request checked (20 entities, 5 entries each, the
  * asked ids in order). Printed per round and as the median: requests/s, p50/p99 latency, SQL
- * statements per request (every client's `query` counted, BEGIN/SET LOCAL/COMMIT aside), PostgreSQL CPU ms per request (utime +
+ * statements per request (every client's `query` counted, BEGIN/COMMIT aside), PostgreSQL CPU ms per request (utime +
  * stime of the database's backends, /proc/<pid>/stat) and this process's CPU ms per request.
  *
  * Flags: --duration <s> (5), --rounds <n> (3), --concurrency <n> (8), --runs <n> (1000).
@@ -54,7 +54,7 @@ pool.on('error', () => {});
 let statements = 0;
 // Counted on every client (pool.query runs on one too), transaction control aside: the timelines
 // run in a read-only transaction with jit off (subgraphs/monitoring/readModel.ts withoutJit).
-const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK|SET LOCAL)\b/i;
+const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\b/i;
 pool.on('connect', (client) => {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {

@@ -250,8 +250,8 @@ async function withoutJit<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL jit = off');
+    // One round trip for both (a simple-protocol query may hold several statements).
+    await client.query('BEGIN READ ONLY; SET LOCAL jit = off');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
