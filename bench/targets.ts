@@ -123,15 +123,14 @@ async function openFlowgraph({ url, writers, batchSize, poolMax }: OpenTargetOpt
       for (let w = 0; w < writers; w++) {
         const expected = appends[w]! * batchSize;
         const [last] = await store.readStream(streamOf(w), { direction: 'backwards', count: 1 });
-        const { rows } = await pool.query<{ n: string; version: string | null }>(
-          `SELECT (SELECT count(*) FROM eventstore.events WHERE stream_id = $1) AS n,
-                  (SELECT version FROM eventstore.streams WHERE stream_id = $1) AS version`,
+        const { rows } = await pool.query<{ n: string; positions: string }>(
+          `SELECT count(*) AS n, count(DISTINCT stream_position) AS positions FROM eventstore.events WHERE stream_id = $1`,
           [streamOf(w)],
         );
         const stored = Number(rows[0]?.n);
-        const version = rows[0]?.version === null ? -1 : Number(rows[0]?.version);
-        if (stored !== expected || version !== expected - 1 || (last?.streamPosition ?? -1) !== expected - 1 || versions[w] !== expected - 1) {
-          return `${streamOf(w)}: expected ${expected} events (version ${expected - 1}), found ${stored} rows, streams.version ${version}, last position ${last?.streamPosition}, client version ${versions[w]}`;
+        const positions = Number(rows[0]?.positions);
+        if (stored !== expected || positions !== expected || (last?.streamPosition ?? -1) !== expected - 1 || versions[w] !== expected - 1) {
+          return `${streamOf(w)}: expected ${expected} events (version ${expected - 1}), found ${stored} rows at ${positions} positions, last position ${last?.streamPosition}, client version ${versions[w]}`;
         }
       }
       return undefined;

@@ -95,7 +95,7 @@ describe('database per service', () => {
       const client = await connect(intruder.toString());
       try {
         await expect(client.query('SELECT * FROM eventstore.events')).rejects.toMatchObject({ code: '42501' });
-        await expect(client.query(`INSERT INTO eventstore.streams (stream_id, version) VALUES ('x', 0)`)).rejects.toMatchObject({ code: '42501' });
+        await expect(client.query(`INSERT INTO eventstore.checkpoints (subscription_name, transaction_id, global_position) VALUES ('x', '0', 0)`)).rejects.toMatchObject({ code: '42501' });
       } finally {
         await client.end();
       }

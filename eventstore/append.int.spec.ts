@@ -64,6 +64,23 @@ describe('appendToStream', () => {
     ]);
   });
 
+  it('an exact version on a missing stream and -1 on an existing one are WrongExpectedVersionErrors that store nothing', async () => {
+    for (const expectedVersion of [0, 5]) {
+      await expect(store.appendToStream('ev-missing', [{ type: 'A', data: {} }], { expectedVersion })).rejects.toMatchObject({
+        code: 'WRONG_EXPECTED_VERSION',
+        expected: String(expectedVersion),
+        actual: -1,
+      });
+    }
+    expect(await countEvents('ev-missing')).toBe(0);
+    await store.appendToStream('ev-missing', [{ type: 'A', data: {} }], { expectedVersion: -1 });
+    await expect(store.appendToStream('ev-missing', [{ type: 'B', data: {} }], { expectedVersion: -1 })).rejects.toMatchObject({
+      code: 'WRONG_EXPECTED_VERSION',
+      actual: 0,
+    });
+    expect((await store.readStream('ev-missing')).map((e) => [e.streamPosition, e.type])).toEqual([[0, 'A']]);
+  });
+
   it('16 writers at the same expected version: exactly one wins, 15 get WrongExpectedVersionError, no hole', async () => {
     await store.appendToStream('race-16', [{ type: 'Opened', data: {} }], { expectedVersion: 'no_stream' });
     const outcomes = await Promise.allSettled(
