@@ -37,6 +37,7 @@ import { extractDocument } from '../subgraphs/knowledge/extraction/extractDocume
 import { createExtractionPool, MAX_EXTRACTION_WORKERS } from '../subgraphs/knowledge/extraction/extractionPool.ts';
 import { silentLogger } from '../eventstore/logger.ts';
 import { DEFAULT_ADMIN_URL } from './config.ts';
+import { cpuDelta, cpuTotal, postgresCpu, threadCpu, type CpuReading } from './cpuAccounting.ts';
 import { benchClientToken, installBenchCredentials } from './credentials.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,7 +109,7 @@ function table(headers: string[], rows: (string | number)[][]): string {
 
 try {
   // 1. The pipeline, through `npm start`'s process.
-  const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', FLOWGRAPH_CORPUS_DIR: corpusDir, KNOWLEDGE_EXTRACTION_WORKERS: String(opts.workers) };
+  const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'development', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', FLOWGRAPH_CORPUS_DIR: corpusDir, KNOWLEDGE_EXTRACTION_WORKERS: String(opts.workers) };
   if (opts.nats) {
     env.NATS_URL ||= 'nats://127.0.0.1:4222';
     env.NATS_NAMESPACE = `benchpipe${randomBytes(3).toString('hex')}`;
@@ -128,6 +129,13 @@ try {
   let output = '';
   stack.stdout?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-20_000)));
   stack.stderr?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-20_000)));
+  // BENCH_PIPELINE_LOG=<file>: the stack's whole output there (with LOG_LEVEL=info, its per-document extraction lines).
+  if (process.env.BENCH_PIPELINE_LOG) {
+    const { createWriteStream } = await import('node:fs');
+    const file = createWriteStream(process.env.BENCH_PIPELINE_LOG);
+    stack.stdout?.pipe(file);
+    stack.stderr?.pipe(file);
+  }
   const gateway = `http://127.0.0.1:${gatewayPort}`;
   for (let deadline = Date.now() + 120_000; ; ) {
     if (stack.exitCode !== null) throw new Error(`bin/start.ts exited (${stack.exitCode}):\n${output}`);
@@ -139,6 +147,15 @@ try {
   const workflowId = await definePipelineWorkflow(client, 'bench pipeline');
   log(`bench:pipeline: ${files.length} documents, ${concurrency} at once`);
   const results: PipelineResult[] = [];
+  const cpuBefore = { stack: threadCpu(stack.pid!), postgres: postgresCpu() };
+  // Cores busy per second of the pipeline (the stack's threads and PostgreSQL), to show idle stretches.
+  const busyPerSecond: { stack: number; postgres: number }[] = [];
+  let lastSample = { stack: cpuTotal(cpuBefore.stack), postgres: cpuTotal(cpuBefore.postgres) };
+  const sampler = setInterval(() => {
+    const now = { stack: cpuTotal(threadCpu(stack!.pid!)), postgres: cpuTotal(postgresCpu()) };
+    busyPerSecond.push({ stack: now.stack - lastSample.stack, postgres: now.postgres - lastSample.postgres });
+    lastSample = now;
+  }, 1000);
   const started = Date.now();
   let next = 0;
   await Promise.all(
@@ -151,6 +168,8 @@ try {
     }),
   );
   const pipelineMs = Date.now() - started;
+  clearInterval(sampler);
+  const pipelineCpu = { stack: cpuDelta(cpuBefore.stack, threadCpu(stack.pid!)), postgres: cpuDelta(cpuBefore.postgres, postgresCpu()) };
   const failed = results.filter((r) => r.status !== 'COMPLETED');
   if (failed.length > 0) throw new Error(`runs not completed: ${failed.map((r) => `${r.corpusFile} ${r.status} ${JSON.stringify(r.error)}`).join('; ')}`);
   const exitedStack = new Promise((resolve) => stack!.once('exit', resolve));
@@ -173,12 +192,15 @@ try {
   log(`bench:pipeline: NLP alone on ${opts.workers} workers`);
   const pool = createExtractionPool({ size: opts.workers, logger: silentLogger });
   let nlpPoolMs: number;
+  let nlpCpu: CpuReading = {};
   try {
     // Every worker started and warm first (the pipeline's workers are warm after its first documents).
     await Promise.all(Array.from({ length: pool.size }, () => pool.extract([{ chunkIndex: 0, text: 'Warm-up: Dr. Jekyll met Mr. Utterson in London.' }])));
+    const threadsBefore = threadCpu(process.pid);
     const t0 = Date.now();
     await Promise.all([...documents.values()].map((chunks) => pool.extract(chunks)));
     nlpPoolMs = Date.now() - t0;
+    nlpCpu = cpuDelta(threadsBefore, threadCpu(process.pid));
   } finally {
     await pool.close();
   }
@@ -220,6 +242,24 @@ try {
       ],
     ),
   );
+  // Where the pipeline's CPU went (Linux /proc; bench/cpuAccounting.ts): the stack's main thread
+  // runs the gateway's and the four services' JavaScript, its other threads are chiefly the
+  // extraction workers; PostgreSQL by database.
+  const cores = (await import('node:os')).availableParallelism();
+  const cpuRows: [string, string][] = [
+    ...Object.entries(pipelineCpu.stack).map(([part, s]) => [`pipeline: bin/start.ts ${part}`, s.toFixed(1)] as [string, string]),
+    ...Object.entries(pipelineCpu.postgres)
+      .sort((a, b) => b[1] - a[1])
+      .map(([part, s]) => [`pipeline: PostgreSQL ${part}`, s.toFixed(1)] as [string, string]),
+    ['pipeline: all of the above', cpuTotal(pipelineCpu.stack) + cpuTotal(pipelineCpu.postgres) > 0 ? (cpuTotal(pipelineCpu.stack) + cpuTotal(pipelineCpu.postgres)).toFixed(1) : '-'],
+    [`pipeline: wall time × ${cores} cores`, ((pipelineMs / 1000) * cores).toFixed(1)],
+    ...Object.entries(nlpCpu).map(([part, s]) => [`NLP alone: bench process ${part}`, s.toFixed(1)] as [string, string]),
+    [`NLP alone: wall time × ${cores} cores`, ((nlpPoolMs / 1000) * cores).toFixed(1)],
+  ];
+  console.log('\nCPU time, s (user + system, from /proc)');
+  console.log(table(['part', 'CPU s'], cpuRows));
+  console.log(`\nCores busy in each second of the pipeline (bin/start.ts + PostgreSQL), of ${cores}:`);
+  console.log(busyPerSecond.map((b) => (b.stack + b.postgres).toFixed(1)).join(' '));
   console.log(`\npipeline / NLP alone = ${ratio.toFixed(2)} (target ≤ ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? 'PASS' : 'MISS'})`);
   console.log(
     JSON.stringify({
@@ -231,6 +271,7 @@ try {
       nlpPoolMs,
       nlpSingleThreadMs: singleTotal,
       ratio,
+      cpuSeconds: { pipeline: pipelineCpu, nlpAlone: nlpCpu, busyPerSecond },
       target: TARGET_RATIO,
       pass: ratio <= TARGET_RATIO,
       documents: results.map((r) => ({

@@ -199,3 +199,49 @@ describe('an EXTRACT request whose document never arrives', () => {
     );
   });
 });
+
+describe('documents woken while another one is being extracted', () => {
+  let db: TestDatabase;
+  let transport: IntegrationTransport;
+  let service: KnowledgeService | undefined;
+  const published: IntegrationEvent[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('knowledge_lanes');
+    await migrateServiceDatabase(db.pool, { service: 'knowledge' });
+    transport = createInProcessTransport();
+    await transport.consume({ consumer: 'test-from-knowledge', source: 'knowledge', handler: async (e) => void published.push(e) });
+    service = await startKnowledgeService({ pool: db.pool, port: 0, logger: testLogger, transport, relaySubscription: { pollIntervalMs: 50 }, extractionWorkers: 2 });
+  }, 60_000);
+  afterAll(async () => {
+    await service?.close();
+    await transport?.close();
+    await db?.drop();
+  });
+
+  const extractedAt = (runId: string) => published.findIndex((e) => e.type === 'DocumentEntitiesExtracted' && (e.data as { runId?: string }).runId === runId);
+
+  it('are extracted beside it on the second worker, not after it; a document\'s mentions and relations are one batch', async () => {
+    // The whole book: seconds of NLP. The small document is woken once the book's extraction runs.
+    const book = chunkEvents('doc-book', BOOK);
+    await transport.publish([...book, extractStarted('run-book', 'doc-book')]);
+    await eventually(
+      async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM chunks WHERE document_id = 'doc-book'`)).rows[0]!.n === book.length &&
+        (await countRequests(db.pool, 'PENDING')) === 1,
+      30_000,
+      'the book ingested and its request pending',
+    );
+    await delay(200);
+    await transport.publish([...chunkEvents('doc-small', BOOK.slice(0, 6_000)), extractStarted('run-small', 'doc-small')]);
+    await eventually(() => extractedAt('run-book') >= 0 && extractedAt('run-small') >= 0, 60_000, 'both documents extracted');
+    // One lane per extractor run took the second document only after the first one's appends.
+    expect(extractedAt('run-small')).toBeLessThan(extractedAt('run-book'));
+
+    const bookEvents = published.filter((e) => e.streamId === 'extraction-doc-book' && (e.type === 'EntityMentioned' || e.type === 'RelationObserved'));
+    expect(bookEvents.length).toBeGreaterThan(book.length);
+    expect(new Set(bookEvents.map((e) => e.position.transactionId)).size).toBe(1);
+    const chunkOrder = bookEvents.map((e) => (e.data as { chunkIndex: number }).chunkIndex);
+    expect(chunkOrder).toEqual([...chunkOrder].sort((a, b) => a - b));
+    expect(bookEvents.map((e) => e.streamPosition)).toEqual(bookEvents.map((_, i) => bookEvents[0]!.streamPosition + i));
+  }, 120_000);
+});
