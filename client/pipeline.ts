@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayClient } from './gatewayClient.ts';
+import type { RunWakeups } from './runWakeups.ts';
 
 /** Steps of the pipeline workflow, in order. */
 export const PIPELINE_STEPS = [
@@ -64,8 +65,10 @@ export interface RunPipelineOptions {
   onProgress?(step: string, status: string): void;
   /** Give up after this many ms. @default 600000 */
   timeoutMs?: number;
-  /** Poll interval, in ms. @default 250 */
+  /** Poll interval, in ms (with `wakeups`, the fallback between two events of the run). @default 250 */
   pollMs?: number;
+  /** Reads the run again as soon as one of its events is observed (`client/runWakeups.ts` `watchRuns`). */
+  wakeups?: RunWakeups;
   /** Entities returned in the result (most mentioned first). @default 10 */
   entities?: number;
 }
@@ -117,7 +120,8 @@ export async function runPipeline(client: GatewayClient, workflowId: string, cor
       continue;
     }
     if (Date.now() > deadline) throw new Error(`run ${runId} (${corpusFile}) still ${label} after ${options.timeoutMs ?? 600_000} ms`);
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
+    if (options.wakeups) await options.wakeups.wait(runId, options.pollMs ?? 250);
+    else await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
   }
   const wallMs = Date.now() - started;
   const ingest = run.steps.find((s) => s.kind === 'INGEST');
