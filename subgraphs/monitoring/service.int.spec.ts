@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateServiceDatabase } from '../../db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../../db/testing.ts';
 import { createInProcessTransport } from '../../broker/in-process.ts';
-import { createEventStore, type IntegrationEvent, type IntegrationTransport } from '../../eventstore/index.ts';
+import { createEventStore, rebuildProjection, type IntegrationEvent, type IntegrationTransport } from '../../eventstore/index.ts';
 import { mustGraphQL, postGraphQL, testLogger } from '../../federation/testing/graphqlClient.ts';
 import { INTEGRATION_EVENT_OBSERVED, type IntegrationEventObservedData } from './observe/events.ts';
 import { MAX_SUMMARY_BYTES } from './observe/summarizePayload.ts';
@@ -259,6 +259,32 @@ describe('counters', () => {
     expect(chunked.lastOccurredAt).toBe('2025-03-01T11:00:00.027Z');
     const one = await gql(`{ eventCounters(source: "knowledge") { total services { source } } }`);
     expect(one.eventCounters).toEqual({ total: 5, services: [{ source: 'knowledge' }] });
+  });
+
+  it('a rebuild replays the whole log in batches (one statement each) to the same rows and counters', async () => {
+    const readModels = async () => ({
+      observed: (await db.pool.query(`SELECT source, event_id, type, occurred_at, observed_at, summary, log_transaction_id, log_position
+                                        FROM observed_events ORDER BY source, event_id`)).rows,
+      counters: (await db.pool.query('SELECT * FROM event_counters ORDER BY source, type')).rows,
+    });
+    const before = await readModels();
+    expect(before.observed).toHaveLength(27);
+    const store = createEventStore({ pool: db.pool });
+    // Batches of 4: several events of one (source, type) fall in one batch, and one type spans batches.
+    const { events } = await rebuildProjection(store, observedEventsProjection, { mode: 'inline', batchSize: 4, progress: false });
+    expect(events).toBe(27);
+    expect(await readModels()).toEqual(before);
+    // Replaying the same events again on top (no reset) changes nothing: rows exist, counters count inserts only.
+    const page = await db.pool.connect();
+    try {
+      await page.query('BEGIN');
+      const all = (await store.readAll({ count: 1000, types: observedEventsProjection.handles })).events;
+      await observedEventsProjection.apply(all, page);
+      await page.query('COMMIT');
+    } finally {
+      page.release();
+    }
+    expect(await readModels()).toEqual(before);
   });
 });
 
