@@ -325,26 +325,31 @@ export function createReadModel(pool: pg.Pool, prisma: PrismaClient): ReadModel 
         text: `WITH RECURSIVE request AS (
            SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[]) WITH ORDINALITY AS r(run_id, lim, until, at_most, request)
          ), in_run AS (
-           SELECT run_id, source, event_id FROM observed_events WHERE run_id = ANY($1::text[])
+           -- Each event of the closure carries what the cut and the order need, so that only the
+           -- entries kept are read again whole (a closure has hundreds of events per run).
+           SELECT run_id, source, event_id, occurred_at, log_transaction_id, log_position, stream_id, stream_position
+             FROM observed_events WHERE run_id = ANY($1::text[])
            UNION
            -- An index lookup (causation_id) per event found, never a scan of the table: OFFSET 0 keeps
-           -- the planner from flattening it into a merge join over every observed event.
-           SELECT r.run_id, o.source, o.event_id FROM in_run r CROSS JOIN LATERAL (
-             SELECT o.source, o.event_id FROM observed_events o
-              WHERE o.causation_id = r.event_id AND (o.run_id IS NULL OR o.run_id = r.run_id) OFFSET 0) o
+           -- the planner from flattening it into a merge join over every observed event. The run
+           -- test is a filter on the rows found (coalesce), not a second index: "run_id IS NULL"
+           -- as an index condition read every event without a run, once per match.
+           SELECT r.run_id, o.source, o.event_id, o.occurred_at, o.log_transaction_id, o.log_position, o.stream_id, o.stream_position
+             FROM in_run r CROSS JOIN LATERAL (
+             SELECT o.source, o.event_id, o.occurred_at, o.log_transaction_id, o.log_position, o.stream_id, o.stream_position FROM observed_events o
+              WHERE o.causation_id = r.event_id AND coalesce(o.run_id, r.run_id) = r.run_id OFFSET 0) o
          ), cut AS (
-           SELECT q.request, q.lim, o.*,
-                  row_number() OVER (PARTITION BY q.request ORDER BY o.occurred_at, o.log_transaction_id, o.log_position) AS rank
+           SELECT q.request, q.lim, i.source, i.event_id,
+                  row_number() OVER (PARTITION BY q.request ORDER BY i.occurred_at, i.log_transaction_id, i.log_position) AS rank
              FROM request q JOIN in_run i ON i.run_id = q.run_id
-             JOIN observed_events o ON o.source = i.source AND o.event_id = i.event_id
-            WHERE (q.until IS NULL OR o.occurred_at <= q.until)
-              AND (q.at_most IS NULL OR NOT (o.source = 'workflows' AND o.stream_id = 'run-' || q.run_id AND o.stream_position > q.at_most))
+            WHERE (q.until IS NULL OR i.occurred_at <= q.until)
+              AND (q.at_most IS NULL OR NOT (i.source = 'workflows' AND i.stream_id = 'run-' || q.run_id AND i.stream_position > q.at_most))
          )
-         SELECT o.request::int AS request, ${COLUMNS},
-                (SELECT c.occurred_at FROM observed_events c WHERE c.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
-           FROM cut o
-          WHERE o.rank <= o.lim
-          ORDER BY o.request, o.rank`,
+         SELECT c.request::int AS request, ${COLUMNS},
+                (SELECT x.occurred_at FROM observed_events x WHERE x.event_id = o.causation_id LIMIT 1) AS cause_occurred_at
+           FROM cut c JOIN observed_events o ON o.source = c.source AND o.event_id = c.event_id
+          WHERE c.rank <= c.lim
+          ORDER BY c.request, c.rank`,
         values: [valid.map((v) => v.runId), valid.map((v) => v.limit), valid.map((v) => v.until), valid.map((v) => v.atMost)],
       }));
       const byRequest = valid.map(() => [] as (ObservedRow & { cause_occurred_at: Date | null })[]);

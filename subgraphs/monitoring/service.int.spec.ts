@@ -350,3 +350,27 @@ describe('event feed under concurrent commits', () => {
     }
   });
 });
+
+describe('a run started by another run’s event', () => {
+  it('is not in that run’s timeline, and what it caused is in its own', async () => {
+    const TIMELINE = 'event { eventId runId }';
+    const followId = `run-follow-${run.runId}`;
+    // A follow-up run whose start was caused by the first run's completion, and an event without a run caused by that start.
+    const followStarted = integrationEvent(
+      { source: 'workflows', type: 'RunStarted', data: { runId: followId }, correlationId: run.correlationId, causationId: run.byName.RunCompleted!.eventId, at: 90, streamId: `run-${followId}` },
+      base,
+    );
+    const followEffect = integrationEvent({ source: 'content', type: 'DocumentIngested', data: { documentId: 'd-follow' }, correlationId: run.correlationId, causationId: followStarted.eventId, at: 95 }, base);
+    await transport.publish([followEffect]);
+    await transport.publish([followStarted]);
+    const data = await gql(
+      `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on WorkflowRun { id timeline(first: 50) { ${TIMELINE} } } } }`,
+      { reps: [{ __typename: 'WorkflowRun', id: run.runId }, { __typename: 'WorkflowRun', id: followId }] },
+    );
+    expect(data._entities[0].timeline.map((e: any) => e.event.eventId)).toEqual(run.inCausalOrder.map((e) => e.eventId));
+    expect(data._entities[1].timeline).toEqual([
+      { event: { eventId: followStarted.eventId, runId: followId } },
+      { event: { eventId: followEffect.eventId, runId: null } },
+    ]);
+  });
+});
