@@ -5,6 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 /** One line of a summary. */
 export interface SelfTime {
@@ -80,6 +81,17 @@ export function summarizeProfile(profile: Profile, top = 20): { totalMs: number;
 
 /** The `profileStart` / `profileStop { file }` commands of a bench child (serveBenchCommands): {@link startCpuProfile}, {@link stopCpuProfile}. */
 export const profileCommands = {
+  /**
+   * The child's memory now: `process.memoryUsage()` in bytes (rss, heapTotal, heapUsed,
+   * external, arrayBuffers) and V8's heap spaces (`v8.getHeapSpaceStatistics()`: space name →
+   * size and used bytes), so a benchmark can say what its RSS is made of.
+   */
+  memoryUsage(): { usage: NodeJS.MemoryUsage; spaces: Record<string, { sizeBytes: number; usedBytes: number }> } {
+    const spaces = Object.fromEntries(
+      getHeapSpaceStatistics().map((space) => [space.space_name, { sizeBytes: space.space_size, usedBytes: space.space_used_size }]),
+    );
+    return { usage: process.memoryUsage(), spaces };
+  },
   async profileStart(): Promise<boolean> {
     await startCpuProfile();
     return true;

@@ -74,6 +74,24 @@ interface Round extends Cell {
   gatewayCpuUs: number;
   servicesCpuUs: number;
   maxRssBytes: number;
+  /** The gateway's memory at the end of the round (its `memoryUsage` command), bytes; undefined for `direct`. */
+  memory?: GatewayMemory;
+}
+
+/** What a gateway child's RSS is made of at one moment (bench/cpuProfile.ts `memoryUsage`, no GC forced), bytes. */
+interface GatewayMemory {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  /** V8's young generation (`new_space`) size. */
+  newSpace: number;
+  /** Off-heap memory V8 knows of (`external`, ArrayBuffers included). */
+  external: number;
+}
+
+async function gatewayMemory(child: BenchChild): Promise<GatewayMemory> {
+  const { usage, spaces } = await child.call<{ usage: NodeJS.MemoryUsage; spaces: Record<string, { sizeBytes: number }> }>('memoryUsage');
+  return { rss: usage.rss, heapTotal: usage.heapTotal, heapUsed: usage.heapUsed, newSpace: spaces.new_space?.sizeBytes ?? NaN, external: usage.external };
 }
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
@@ -112,7 +130,7 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
     const supergraphSdl = readFileSync(new URL('../supergraph.graphql', import.meta.url), 'utf8');
     const subgraphIdentity = await benchSubgraphIdentity({ subject: 'bench', role: 'operator' });
     const token = await benchClientToken('bench', 'operator');
-    const gateways = new Map<PeerTarget, { child: BenchChild; url: string }>();
+    const gateways = new Map<PeerTarget, { child: BenchChild; url: string; idle: GatewayMemory }>();
     for (const target of opts.targets) {
       if (target === 'direct') continue;
       log(`starting ${target}...`);
@@ -122,7 +140,7 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
       const { url } = flowgraph
         ? await child.call<{ url: string }>('start', { auth: 'on', supergraphSdl, urls: subgraphs, dedupeInFlight: target === 'flowgraph' })
         : await child.call<{ url: string }>('start', { kind: target.startsWith('hive') ? 'hive' : 'stock', supergraphSdl, urls: subgraphs, subgraphIdentity, dedupe: target === 'hive' });
-      gateways.set(target, { child, url });
+      gateways.set(target, { child, url, idle: await gatewayMemory(child) });
     }
     const urlOf = (target: PeerTarget) => (target === 'direct' ? subgraphs.workflows! : gateways.get(target)!.url);
     const headersOf = (target: PeerTarget): Record<string, string> => ({
@@ -262,7 +280,8 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
       sampling = false;
       await sampler;
       if (failure) throw failure;
-      return { ...cell, requests, seconds: elapsed, latenciesMs, gatewayCpuUs, servicesCpuUs, maxRssBytes };
+      const memory = target === 'direct' ? undefined : await gatewayMemory(gateways.get(target)!.child);
+      return { ...cell, requests, seconds: elapsed, latenciesMs, gatewayCpuUs, servicesCpuUs, maxRssBytes, ...(memory ? { memory } : {}) };
     }
 
     const cellName = (c: Cell) => `${c.query} ${c.workload} ${c.target}`;
@@ -299,6 +318,8 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
         servicesCpuMsPerRequest: mine.reduce((s, r) => s + r.servicesCpuUs, 0) / 1000 / Math.max(1, requests),
         rssMb: Math.max(...mine.map((r) => r.maxRssBytes)) / 1024 / 1024,
         requests,
+        // The memory after the round with the highest RSS.
+        memory: mine.reduce<Round | undefined>((best, r) => (best === undefined || r.maxRssBytes > best.maxRssBytes ? r : best), undefined)?.memory,
       };
     };
     const summaries = cells.map(summaryOf);
@@ -346,6 +367,12 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
       console.log(`  ${query} ${workload.padEnd(10)} ${parts.join(', ')}${cpu}${cpuHive}`);
       verdicts.push(v);
     }
+    // What the RSS is made of: the idle gateway after start, and after the round of its peak.
+    const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+    const composition = (m: GatewayMemory) => `RSS ${mb(m.rss)} = heap ${mb(m.heapTotal)} (used ${mb(m.heapUsed)}, young ${mb(m.newSpace)}) + external ${mb(m.external)} + rest ${mb(m.rss - m.heapTotal - m.external)}`;
+    console.log('\nmemory, MB (heap = V8 heap reserved; rest = code, stacks, native allocations):');
+    for (const [target, { idle }] of gateways) console.log(`  ${target.padEnd(20)} idle after start: ${composition(idle)}`);
+    for (const s of summaries) if (s.memory) console.log(`  ${`${s.query} ${s.workload} ${s.target}`.padEnd(36)} after its peak round: ${composition(s.memory)}`);
     console.log(`  (rps per round: ${summaries.map((s) => `${s.query}/${s.workload[0]}/${s.target} ${s.roundRps.map((x) => x.toFixed(0)).join(',')}`).join('; ')})`);
     if (Math.max(loadAtStart[0]!, loadAtEnd[0]!) > cores) console.log(`  warning: the load average exceeded the ${cores} cores: other work shared the machine, the figures are indicative`);
 
