@@ -79,7 +79,7 @@ export function summarizeProfile(profile: Profile, top = 20): { totalMs: number;
   };
 }
 
-/** The `profileStart` / `profileStop { file }` commands of a bench child (serveBenchCommands): {@link startCpuProfile}, {@link stopCpuProfile}. */
+/** The `memoryUsage`, `profileStart` and `profileStop { file }` commands of a bench child (serveBenchCommands): its memory now, {@link startCpuProfile}, {@link stopCpuProfile}. */
 export const profileCommands = {
   /**
    * The child's memory now: `process.memoryUsage()` in bytes (rss, heapTotal, heapUsed,

@@ -367,14 +367,14 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
       console.log(`  ${query} ${workload.padEnd(10)} ${parts.join(', ')}${cpu}${cpuHive}`);
       verdicts.push(v);
     }
+    console.log(`  (rps per round: ${summaries.map((s) => `${s.query}/${s.workload[0]}/${s.target} ${s.roundRps.map((x) => x.toFixed(0)).join(',')}`).join('; ')})`);
+    if (Math.max(loadAtStart[0]!, loadAtEnd[0]!) > cores) console.log(`  warning: the load average exceeded the ${cores} cores: other work shared the machine, the figures are indicative`);
     // What the RSS is made of: the idle gateway after start, and after the round of its peak.
     const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
     const composition = (m: GatewayMemory) => `RSS ${mb(m.rss)} = heap ${mb(m.heapTotal)} (used ${mb(m.heapUsed)}, young ${mb(m.newSpace)}) + external ${mb(m.external)} + rest ${mb(m.rss - m.heapTotal - m.external)}`;
     console.log('\nmemory, MB (heap = V8 heap reserved; rest = code, stacks, native allocations):');
     for (const [target, { idle }] of gateways) console.log(`  ${target.padEnd(20)} idle after start: ${composition(idle)}`);
     for (const s of summaries) if (s.memory) console.log(`  ${`${s.query} ${s.workload} ${s.target}`.padEnd(36)} after its peak round: ${composition(s.memory)}`);
-    console.log(`  (rps per round: ${summaries.map((s) => `${s.query}/${s.workload[0]}/${s.target} ${s.roundRps.map((x) => x.toFixed(0)).join(',')}`).join('; ')})`);
-    if (Math.max(loadAtStart[0]!, loadAtEnd[0]!) > cores) console.log(`  warning: the load average exceeded the ${cores} cores: other work shared the machine, the figures are indicative`);
 
     let profile: unknown;
     if (opts.profile && gateways.has('flowgraph') && opts.queries.includes('Q1')) {
