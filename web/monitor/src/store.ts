@@ -2,7 +2,7 @@
  * A minimal observable value (no dependency): `get`, `set`, `subscribe`, and {@link useStore}
  * to re-render a Preact component when it changes.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useSyncExternalStore } from 'preact/compat';
 
 /** An observable value. Listeners run synchronously after each `set` that changes it (`Object.is`). */
 export interface Store<T> {
@@ -35,11 +35,16 @@ export function createStore<T>(initial: T): Store<T> {
   };
 }
 
-/** The store's current value; the component re-renders when it changes. */
+/**
+ * The store's current value; the component re-renders when it changes, including a change made
+ * between the component's render and its subscribing (Preact runs `useEffect` after the paint, a
+ * frame or more later on a busy page): preact/compat's `useSyncExternalStore` compares the value
+ * rendered with the store's when it subscribes. Subscribing in a plain `useEffect` missed such a
+ * change until the next one, so a view opened while its last update arrived showed the list
+ * without it for good (the monitor e2e: the feed opened as the run's RunCompleted arrived).
+ */
 export function useStore<T>(store: Store<T>): T {
-  const [, force] = useState(0);
-  useEffect(() => store.subscribe(() => force((n) => n + 1)), [store]);
-  return store.get();
+  return useSyncExternalStore(store.subscribe, store.get);
 }
 
 /**

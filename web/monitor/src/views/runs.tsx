@@ -5,8 +5,8 @@
  * `content-visibility: auto` (styles.css), so the browser lays out that row only, and skips rows
  * off screen (a `<table>` re-measured every one of 1,000 rows on each change).
  */
-import { memo } from 'preact/compat';
-import { useEffect, useState } from 'preact/hooks';
+import { memo, useSyncExternalStore } from 'preact/compat';
+import { useCallback } from 'preact/hooks';
 import { clock, shortId } from '../format.ts';
 import type { RunSummary } from '../queries.ts';
 import { getRun, runIds, runsFilter, setRunsFilter, subscribeRun, workflows, MAX_RUNS } from '../stores/runsStore.ts';
@@ -14,10 +14,10 @@ import { useStore } from '../store.ts';
 
 const STATUSES: RunSummary['status'][] = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 
+/** Run `id` as the store has it, re-rendering on its changes (see `useStore` for why not a plain `useEffect`). */
 function useRun(id: string): RunSummary | undefined {
-  const [, force] = useState(0);
-  useEffect(() => subscribeRun(id, () => force((n) => n + 1)), [id]);
-  return getRun(id);
+  const subscribe = useCallback((listener: () => void) => subscribeRun(id, listener), [id]);
+  return useSyncExternalStore(subscribe, () => getRun(id));
 }
 
 /** A step's status cell. */
