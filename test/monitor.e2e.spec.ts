@@ -456,10 +456,15 @@ describe('the /monitor page in headless Chromium', () => {
       new MutationObserver((mutations) => {
         for (const m of mutations)
           for (const node of m.addedNodes) {
-            const received = node instanceof HTMLElement ? Number(node.getAttribute('data-received-at')) : NaN;
-            if (!Number.isFinite(received)) continue;
-            // The frame after the item was added to the DOM has painted it.
-            requestAnimationFrame(() => setTimeout(() => w.__paint.push(performance.now() - received), 0));
+            if (!(node instanceof HTMLElement)) continue;
+            // An item, or a new block of the feed holding its first items.
+            const items = node.hasAttribute('data-received-at') ? [node] : [...node.querySelectorAll<HTMLElement>('[data-received-at]')];
+            for (const item of items) {
+              const received = Number(item.getAttribute('data-received-at'));
+              if (!Number.isFinite(received)) continue;
+              // The frame after the item was added to the DOM has painted it.
+              requestAnimationFrame(() => setTimeout(() => w.__paint.push(performance.now() - received), 0));
+            }
           }
       }).observe(document.getElementById('app')!, { childList: true, subtree: true });
     });

@@ -11,19 +11,25 @@
  * - Changes are published at most once per {@link FEED_RENDER_INTERVAL_MS}, in an animation
  *   frame: each render moves the whole list (newest first), and a render per frame at 50 events/s
  *   kept Chromium's main thread busy painting (563–918 ms of tasks a second, frame gaps over
- *   200 ms on a loaded 2-core machine; `test/monitor.e2e.spec.ts`). Each event's arrival time
+ *   200 ms on a loaded 2-core machine; `test/monitor.e2e.spec.ts`). The list is kept in blocks
+ *   of {@link FEED_BLOCK_SIZE} events (`feedBlocks.ts`): a render changes the newest block only,
+ *   and the browser skips the blocks off screen. Each event's arrival time
  *   (`performance.now()`) is kept in {@link FeedItem.receivedAt} for the event-to-paint
  *   measurement (the item's `data-received-at`).
  */
 import { liveSubscription, request, type LiveSubscription } from '../connection.ts';
 import { EVENT_COUNTERS, EVENT_FEED_LIVE, type ObservedEvent } from '../queries.ts';
 import { createStore, intervalThrottle, type Store } from '../store.ts';
+import { addToBlocks, emptyBlocks, type BlockList } from './feedBlocks.ts';
 
 /** Events the feed keeps (and renders at most). */
 export const MAX_FEED = 500;
 
 /** The feed renders at most once per this many milliseconds (about 8 renders a second). */
 export const FEED_RENDER_INTERVAL_MS = 125;
+
+/** Events per block of the feed (its unit of rendering; see `feedBlocks.ts`). */
+export const FEED_BLOCK_SIZE = 50;
 
 /** An event of the feed. */
 export interface FeedItem {
@@ -43,8 +49,8 @@ export interface Counters {
   types: ReadonlyMap<string, number>;
 }
 
-/** The feed, newest first. */
-export const feed: Store<readonly FeedItem[]> = createStore<readonly FeedItem[]>([]);
+/** The feed, newest first, in blocks of {@link FEED_BLOCK_SIZE} (at most {@link MAX_FEED} events in all). */
+export const feed: Store<BlockList<FeedItem>> = createStore<BlockList<FeedItem>>(emptyBlocks());
 /** The counters. */
 export const counters: Store<Counters> = createStore<Counters>({ loaded: false, total: 0, services: new Map(), types: new Map() });
 /** Events received since the page opened (every one, filtered or not). */
@@ -68,10 +74,9 @@ function count(event: ObservedEvent): void {
 
 const publish = intervalThrottle(() => {
   if (incoming.length) {
-    const fresh = incoming.reverse();
+    const fresh = incoming;
     incoming = [];
-    const next = fresh.length >= MAX_FEED ? fresh.slice(0, MAX_FEED) : [...fresh, ...feed.get().slice(0, MAX_FEED - fresh.length)];
-    feed.set(next);
+    feed.set(addToBlocks(feed.get(), fresh, FEED_BLOCK_SIZE, MAX_FEED));
   }
   received.set(receivedCount);
   if (!beforeCounters) counters.set({ loaded: true, total: totals.total, services: new Map(totals.services), types: new Map(totals.types) });

@@ -6,6 +6,7 @@ import { memo } from 'preact/compat';
 import { useState } from 'preact/hooks';
 import { colorOf } from '../charts/colors.ts';
 import { clock, duration, shortId } from '../format.ts';
+import type { Block } from '../stores/feedBlocks.ts';
 import { counters, feed, received, type FeedItem as Item } from '../stores/feedStore.ts';
 import { useStore } from '../store.ts';
 
@@ -44,16 +45,38 @@ const FeedRow = memo(function FeedRow({ item }: { item: Item }) {
   );
 });
 
+/** Whether `item` passes the view's filter (`''`: any). */
+function passes(item: Item, source: string, type: string): boolean {
+  return (!source || item.event.source === source) && (!type || `${item.event.source}/${item.event.type}` === type);
+}
+
+/**
+ * A block of the feed (styles.css `.feed-block`: skipped by the browser when off screen).
+ * Memoised: only the newest block, and the oldest as events fall off, render again.
+ */
+const FeedBlock = memo(function FeedBlock({ block, source, type }: { block: Block<Item>; source: string; type: string }) {
+  const shown = source || type ? block.items.filter((item) => passes(item, source, type)) : block.items;
+  if (shown.length === 0) return null;
+  return (
+    <ol class="feed-block" data-testid="feed-block" style={{ containIntrinsicSize: `auto ${shown.length * 23}px` }}>
+      {shown.map((item) => (
+        <FeedRow key={item.key} item={item} />
+      ))}
+    </ol>
+  );
+});
+
 /** The feed view. */
 export function EventsView() {
-  const items = useStore(feed);
+  const { blocks } = useStore(feed);
   const c = useStore(counters);
   const total = useStore(received);
   const [source, setSource] = useState('');
   const [type, setType] = useState('');
   const sources = [...c.services.keys()].sort();
   const types = [...c.types.keys()].filter((key) => !source || key.startsWith(`${source}/`)).sort();
-  const shown = items.filter((item) => (!source || item.event.source === source) && (!type || `${item.event.source}/${item.event.type}` === type));
+  let shown = 0;
+  for (const block of blocks) for (const item of block.items) if (passes(item, source, type)) shown++;
   return (
     <div class="events">
       <section class="panel counters" data-testid="counters">
@@ -117,15 +140,15 @@ export function EventsView() {
             </select>
           </label>
           <span class="muted" data-testid="feed-received">
-            {total} received since the page opened · showing {shown.length}
+            {total} received since the page opened · showing {shown}
           </span>
         </div>
-        <ol class="feed-list" data-testid="feed-list">
-          {shown.map((item) => (
-            <FeedRow key={item.key} item={item} />
+        <div class="feed-list" data-testid="feed-list">
+          {blocks.map((block) => (
+            <FeedBlock key={block.id} block={block} source={source} type={type} />
           ))}
-        </ol>
-        {shown.length === 0 && <p class="muted">Waiting for events…</p>}
+        </div>
+        {shown === 0 && <p class="muted">Waiting for events…</p>}
       </section>
     </div>
   );
