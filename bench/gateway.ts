@@ -83,7 +83,7 @@ const parsed = new Command('bench:gateway')
   .option('--queries <list>', `--peers: queries (${PEER_QUERIES.join(',')})`, list(PEER_QUERIES), [...PEER_QUERIES])
   .option('--workloads <list>', `--peers: workloads (${PEER_WORKLOADS.join(',')})`, list(PEER_WORKLOADS), [...PEER_WORKLOADS])
   .option('--warmup <s>', '--peers: unmeasured seconds per cell before the rounds (default 2)', int(0, 60))
-  .option('--profile', "--peers: afterwards, a CPU profile of flowgraph's gateway under Q1 (identical), its top self time printed")
+  .option('--profile', "--peers: afterwards, CPU profiles of flowgraph's and stock's gateways under Q1 in the first --workloads given (default identical), their top self time printed")
   .parse()
   .opts<{
     concurrency?: number;

@@ -28,6 +28,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { SelfTime } from './cpuProfile.ts';
 import { createMigratedBenchDatabase, type BenchDatabase } from './benchDatabase.ts';
 import { processCpuMicros, processRssBytes, spawnBenchChild, type BenchChild } from './childProcess.ts';
 import { benchClientToken, benchSubgraphIdentity, installBenchCredentials } from './credentials.ts';
@@ -376,17 +377,24 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
     for (const [target, { idle }] of gateways) console.log(`  ${target.padEnd(20)} idle after start: ${composition(idle)}`);
     for (const s of summaries) if (s.memory) console.log(`  ${`${s.query} ${s.workload} ${s.target}`.padEnd(36)} after its peak round: ${composition(s.memory)}`);
 
-    let profile: unknown;
-    if (opts.profile && gateways.has('flowgraph') && opts.queries.includes('Q1')) {
-      const { child } = gateways.get('flowgraph')!;
-      const file = path.join(os.tmpdir(), `bench-gateway-flowgraph-q1-${Date.now()}.cpuprofile`);
-      log(`profiling flowgraph under Q1 identical for ${opts.duration} s...`);
-      await child.call('profileStart');
-      const round = await load({ target: 'flowgraph', query: 'Q1', workload: 'identical' }, opts.duration, false);
-      const result = await child.call<{ totalMs: number; top: { functionName: string; location: string; selfMs: number; percent: number }[] }>('profileStop', { file });
-      console.log(`\nCPU profile of flowgraph's gateway under Q1 identical (${round.requests} requests, ${(round.requests / round.seconds).toFixed(0)} rps while profiled; ${file}), top self time:`);
-      for (const e of result.top.slice(0, 25)) console.log(`  ${e.percent.toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.functionName}  ${e.location}`);
-      profile = { file, ...result };
+    // --profile: flowgraph's gateway, then stock's for comparison, each under Q1 in the first
+    // workload given, for --duration s under the inspector's CPU profiler.
+    const profiles: { target: PeerTarget; workload: PeerWorkload; file: string; rps: number; totalMs: number; top: SelfTime[] }[] = [];
+    if (opts.profile && opts.queries.includes('Q1')) {
+      const workload = opts.workloads[0]!;
+      for (const target of ['flowgraph', 'stock'] as const) {
+        const entry = gateways.get(target);
+        if (!entry) continue;
+        const file = path.join(os.tmpdir(), `bench-gateway-${target}-q1-${workload}-${Date.now()}.cpuprofile`);
+        log(`profiling ${target} under Q1 ${workload} for ${opts.duration} s...`);
+        await entry.child.call('profileStart');
+        const round = await load({ target, query: 'Q1', workload }, opts.duration, false);
+        const result = await entry.child.call<{ totalMs: number; top: SelfTime[] }>('profileStop', { file });
+        const rps = round.requests / round.seconds;
+        console.log(`\nCPU profile of ${target}'s gateway under Q1 ${workload} (${round.requests} requests, ${rps.toFixed(0)} rps while profiled; ${file}), top self time:`);
+        for (const e of result.top.slice(0, 25)) console.log(`  ${e.percent.toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.functionName}  ${e.location}`);
+        profiles.push({ target, workload, file, rps, ...result });
+      }
     }
 
     console.log(
@@ -402,7 +410,7 @@ export async function runPeers(opts: PeerOptions): Promise<void> {
         results: summaries,
         goals: PEER_GOALS,
         verdicts,
-        ...(profile ? { profile } : {}),
+        ...(profiles.length > 0 ? { profiles } : {}),
       }),
     );
   } finally {
