@@ -102,6 +102,8 @@ const parsed = new Command('bench:gateway')
 const adminUrl = process.env.FLOWGRAPH_ADMIN_DATABASE_URL || DEFAULT_ADMIN_URL;
 if (parsed.peers) {
   if (parsed.observability) throw new InvalidArgumentError('--peers and --observability are separate modes');
+  if (parsed.profile && !parsed.queries.includes('Q1')) throw new InvalidArgumentError('--profile profiles under Q1: add Q1 to --queries');
+  if (parsed.profile && !parsed.targets.some((t) => t === 'flowgraph' || t === 'stock')) throw new InvalidArgumentError('--profile profiles flowgraph and stock: add one of them to --targets');
   await runPeers({
     adminUrl,
     concurrency: parsed.concurrency ?? 20,

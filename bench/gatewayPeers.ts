@@ -60,6 +60,11 @@ export interface PeerOptions {
   targets: PeerTarget[];
   queries: PeerQuery[];
   workloads: PeerWorkload[];
+  /**
+   * After the rounds, CPU-profile flowgraph's and then stock's gateway (those of them in `targets`)
+   * under Q1 in `workloads[0]` for `duration` s each; the top self time is printed and the
+   * `.cpuprofile` files are left in the temporary directory. Needs Q1 in `queries`.
+   */
   profile: boolean;
 }
 
